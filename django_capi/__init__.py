@@ -1,0 +1,33 @@
+"""django_capi: Meta Conversions API events, stored, normalized, hashed and delivered.
+
+The public entry point is :func:`django_capi.track`. Names are loaded lazily so that importing
+the package (e.g. from settings) does not touch Django's app registry.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Event", "EventStatus", "EventValidationError", "track"]
+
+if TYPE_CHECKING:
+    from django_capi.models import Event, EventStatus
+    from django_capi.tracking import track
+    from django_capi.validation import EventValidationError
+
+_LAZY = {
+    "track": "django_capi.tracking",
+    "Event": "django_capi.models",
+    "EventStatus": "django_capi.models",
+    "EventValidationError": "django_capi.validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'django_capi' has no attribute {name!r}")

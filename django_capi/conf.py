@@ -1,0 +1,176 @@
+"""Settings for django_capi, read at use time from the ``CAPI`` dict in Django settings.
+
+Every key has a default here; :func:`get_setting` is the one place that reads them, so
+``override_settings(CAPI={...})`` takes effect immediately, and a misspelt key fails loudly
+with its name instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SETTINGS_NAME = "CAPI"
+
+DEFAULTS: dict[str, Any] = {
+    # The default dataset (pixel) and its Conversions API access token.
+    "PIXEL_ID": None,
+    "ACCESS_TOKEN": None,
+    # Further datasets, for sites that send to several pixels:
+    # {"<dataset id>": {"ACCESS_TOKEN": ..., "TEST_EVENT_CODE": ..., "PARTNER_AGENT": ...,
+    #                   "DEFAULT_COUNTRY": ..., "LABEL": ...}}
+    "DATASETS": {},
+    "API_VERSION": "v26.0",
+    "API_BASE_URL": "https://graph.facebook.com",
+    "TEST_EVENT_CODE": None,
+    "PARTNER_AGENT": None,
+    # ISO 3166-1 alpha-2 country used to read national phone numbers (and US-only state names)
+    # when an event's user_data carries no country.
+    "DEFAULT_COUNTRY": None,
+    # Limited Data Use applied to every event that does not pass its own options.
+    "DATA_PROCESSING_OPTIONS": None,
+    "DATA_PROCESSING_OPTIONS_COUNTRY": None,
+    "DATA_PROCESSING_OPTIONS_STATE": None,
+    # Raise EventValidationError from track() instead of storing an invalid event as failed.
+    "STRICT": False,
+    # How far in the future an event_time may be (seconds) before it is invalid.
+    "MAX_CLOCK_SKEW": 300,
+    # Delivery: the transport class (an import string, like EMAIL_BACKEND) and its timeouts.
+    "TRANSPORT": "django_capi.transports.graph_api.GraphAPITransport",
+    "CONNECT_TIMEOUT": 3.05,
+    "READ_TIMEOUT": 20.0,
+    # When set, requests carry appsecret_proof = HMAC-SHA256(APP_SECRET, access token).
+    "APP_SECRET": None,
+    # Events per request (Meta accepts at most 1,000).
+    "BATCH_SIZE": 1000,
+    # How long a worker owns the batch it claimed; after that another worker may take it.
+    "LEASE_SECONDS": 300,
+    # Transient failures: retries with exponential back-off and jitter, then failed.
+    "MAX_ATTEMPTS": 15,
+    "RETRY_BASE_DELAY": 15,
+    "RETRY_MAX_DELAY": 1800,
+    # Throttling backs off the whole dataset, doubling while it lasts.
+    "THROTTLE_BASE_DELAY": 60,
+    "THROTTLE_MAX_DELAY": 3600,
+    # A dataset paused for a token or permission error is re-tried this often (seconds).
+    "PAUSE_PROBE_INTERVAL": 900,
+    # Queue a Celery task when a transaction that recorded events commits.
+    "QUEUE_ON_COMMIT": True,
+    # Seconds one delivery task keeps sending before it hands over to a fresh task.
+    "TASK_TIME_BUDGET": 60,
+    # How many delivery tasks the periodic sweep queues for one dataset with a backlog.
+    "MAX_PARALLEL_TASKS": 4,
+}
+
+DATASET_KEYS = frozenset(
+    {"ACCESS_TOKEN", "TEST_EVENT_CODE", "PARTNER_AGENT", "DEFAULT_COUNTRY", "LABEL"}
+)
+
+PIXEL_ID_RE = re.compile(r"^[0-9]{1,32}$")
+
+
+def _user_settings() -> dict[str, Any]:
+    value = getattr(settings, SETTINGS_NAME, None)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(
+            f"settings.{SETTINGS_NAME} must be a dict, not {type(value).__name__}."
+        )
+    return value
+
+
+def get_setting(name: str) -> Any:
+    """Return ``settings.CAPI[name]``, or its documented default.
+
+    Raises ImproperlyConfigured for a name django_capi does not know, so a typo in calling
+    code is caught at once.
+    """
+    if name not in DEFAULTS:
+        raise ImproperlyConfigured(f"{SETTINGS_NAME}[{name!r}] is not a django_capi setting.")
+    return _user_settings().get(name, DEFAULTS[name])
+
+
+def unknown_setting_keys() -> list[str]:
+    """Keys in settings.CAPI that django_capi does not know (likely typos)."""
+    return sorted(key for key in _user_settings() if key not in DEFAULTS)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What django_capi needs to send to one dataset (pixel).
+
+    The access token is kept out of ``repr`` so it cannot end up in a log line or a traceback
+    by way of this object.
+    """
+
+    dataset_id: str
+    access_token: str | None = field(default=None, repr=False)
+    test_event_code: str | None = None
+    partner_agent: str | None = None
+    default_country: str | None = None
+    label: str = ""
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.access_token)
+
+
+def default_dataset_id() -> str | None:
+    """The dataset events go to when track() is not given a pixel_id."""
+    pixel_id = get_setting("PIXEL_ID")
+    return str(pixel_id) if pixel_id not in (None, "") else None
+
+
+def configured_datasets() -> dict[str, DatasetConfig]:
+    """Every dataset the settings define: the default one and those under ``DATASETS``.
+
+    Resolution order for one dataset's values: its own ``DATASETS`` entry, then the top-level
+    keys (``ACCESS_TOKEN``, ``TEST_EVENT_CODE``, ...) for the default ``PIXEL_ID`` only, then,
+    for values that are not secrets (partner agent, default country), the top-level keys.
+    """
+    result: dict[str, DatasetConfig] = {}
+    datasets = get_setting("DATASETS") or {}
+    default_id = default_dataset_id()
+    ids = [str(key) for key in datasets]
+    if default_id is not None and default_id not in ids:
+        ids.insert(0, default_id)
+    for dataset_id in ids:
+        own: dict[str, Any] = dict(
+            datasets.get(dataset_id) or datasets.get(_as_int(dataset_id)) or {}
+        )
+        is_default = dataset_id == default_id
+        result[dataset_id] = DatasetConfig(
+            dataset_id=dataset_id,
+            access_token=own.get("ACCESS_TOKEN")
+            or (get_setting("ACCESS_TOKEN") if is_default else None),
+            test_event_code=own.get("TEST_EVENT_CODE")
+            or (get_setting("TEST_EVENT_CODE") if is_default else None),
+            partner_agent=own.get("PARTNER_AGENT") or get_setting("PARTNER_AGENT"),
+            default_country=own.get("DEFAULT_COUNTRY") or get_setting("DEFAULT_COUNTRY"),
+            label=str(own.get("LABEL") or ""),
+        )
+    return result
+
+
+def get_dataset(dataset_id: str | None = None) -> DatasetConfig | None:
+    """The configuration of one dataset (the default one when ``dataset_id`` is None).
+
+    Returns None when the dataset is not configured at all.
+    """
+    if dataset_id is None:
+        dataset_id = default_dataset_id()
+        if dataset_id is None:
+            return None
+    return configured_datasets().get(str(dataset_id))
+
+
+def _as_int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None

@@ -1,0 +1,239 @@
+"""Recording events: :func:`track` is the documented entry point."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, router, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from django_capi import conf, request_capture
+from django_capi.models import Event, EventStatus
+from django_capi.normalization.custom_data import normalize_custom_data
+from django_capi.normalization.user_data import normalize_user_data
+from django_capi.validation import EventValidationError, ValidationIssue, validate_event
+
+logger = logging.getLogger("django_capi")
+
+_UNSET: Any = object()
+
+
+def track(
+    event_name: str,
+    *,
+    user_data: Mapping[str, Any] | None = None,
+    custom_data: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+    event_time: datetime | int | float | None = None,
+    action_source: str = "website",
+    event_source_url: str | None = None,
+    referrer_url: str | None = None,
+    request: HttpRequest | None = None,
+    pixel_id: str | int | None = None,
+    source: models.Model | None = None,
+    app_data: Mapping[str, Any] | None = None,
+    opt_out: bool | None = None,
+    data_processing_options: Sequence[str] | None = _UNSET,
+    data_processing_options_country: int | None = _UNSET,
+    data_processing_options_state: int | None = _UNSET,
+    messaging_channel: str | None = None,
+    original_event_data: Mapping[str, Any] | None = None,
+    attribution_data: Mapping[str, Any] | None = None,
+    strict: bool | None = None,
+) -> Event:
+    """Record one Conversions API event and return the stored :class:`Event`.
+
+    The row is written in the caller's transaction (it disappears if that rolls back) with
+    contact data normalized and hashed. Recording the same ``(pixel_id, event_name, event_id)``
+    again returns the event already stored. An event that breaks Meta's rules is stored with
+    status ``failed`` and its reasons; with ``strict=True`` (or ``CAPI["STRICT"]``) it raises
+    :class:`EventValidationError` instead and stores nothing.
+
+    ``request``, when given, supplies the client IP address, user agent, ``_fbp``/``_fbc``
+    cookies, page URL and referrer; explicit arguments win over what the request says.
+    ``data_processing_options*`` default to the ``CAPI`` settings of the same names.
+    """
+    if strict is None:
+        strict = bool(conf.get_setting("STRICT"))
+    issues: list[ValidationIssue] = []
+
+    dataset_id, dataset_issue = _resolve_dataset_id(pixel_id)
+    if dataset_issue:
+        issues.append(dataset_issue)
+    dataset = conf.get_dataset(dataset_id) if dataset_id else None
+    default_country = dataset.default_country if dataset else conf.get_setting("DEFAULT_COUNTRY")
+
+    when, time_issue = _event_time(event_time)
+    if time_issue:
+        issues.append(time_issue)
+
+    raw_user_data: dict[str, Any] = {}
+    if request is not None:
+        raw_user_data.update(request_capture.user_data_from_request(request))
+        if event_source_url is None and action_source == "website":
+            event_source_url = request_capture.page_url(request)
+        if referrer_url is None:
+            referrer_url = request_capture.referrer_url(request)
+    raw_user_data.update(user_data or {})
+    normalized_user = normalize_user_data(raw_user_data, default_country=default_country)
+    normalized_custom, custom_warnings = normalize_custom_data(custom_data)
+
+    payload: dict[str, Any] = {
+        "event_name": event_name,
+        "event_time": int(when.timestamp()),
+        "event_id": str(event_id) if event_id not in (None, "") else _new_event_id(),
+        "action_source": action_source,
+        "user_data": normalized_user.data,
+    }
+    optional: dict[str, Any] = {
+        "event_source_url": event_source_url,
+        "referrer_url": referrer_url,
+        "custom_data": normalized_custom or None,
+        "app_data": dict(app_data) if app_data is not None else None,
+        "opt_out": opt_out,
+        "messaging_channel": messaging_channel,
+        "original_event_data": dict(original_event_data) if original_event_data else None,
+        "attribution_data": dict(attribution_data) if attribution_data else None,
+    }
+    optional.update(
+        _limited_data_use(
+            data_processing_options, data_processing_options_country, data_processing_options_state
+        )
+    )
+    payload.update({key: value for key, value in optional.items() if value is not None})
+
+    issues.extend(_key_length_issues(payload))
+    issues.extend(validate_event(payload, max_clock_skew=int(conf.get_setting("MAX_CLOCK_SKEW"))))
+    if issues and strict:
+        raise EventValidationError(issues)
+
+    warnings = [w.as_dict() for w in normalized_user.warnings] + [
+        w.as_dict() for w in custom_warnings
+    ]
+    for warning in warnings:
+        logger.warning(
+            "django_capi: %s event %s: dropped %s (%s)",
+            event_name,
+            payload["event_id"],
+            warning["field"],
+            warning["rule"],
+        )
+
+    event = Event(
+        dataset_id=dataset_id or "",
+        event_name=str(event_name)[:100],
+        event_id=payload["event_id"][:128],
+        event_time=when,
+        action_source=str(action_source)[:32],
+        payload=payload,
+        warnings=warnings,
+    )
+    if issues:
+        event.status = EventStatus.FAILED
+        event.validation_errors = [issue.as_dict() for issue in issues]
+        event.last_error_message = "; ".join(str(issue) for issue in issues)
+        logger.warning(
+            "django_capi: %s event %s is invalid and will not be sent: %s",
+            event_name,
+            payload["event_id"],
+            event.last_error_message,
+        )
+    if source is not None and source.pk is not None:
+        event.source_content_type = ContentType.objects.get_for_model(source)
+        event.source_object_id = str(source.pk)
+    event, _created = _insert_once(event)
+    return event
+
+
+def _insert_once(event: Event) -> tuple[Event, bool]:
+    """Insert the event, or return the one already stored under the same dedup key.
+
+    The unique constraint decides, not a prior lookup, so two concurrent callers cannot both
+    insert. The savepoint keeps the caller's transaction usable after a conflict.
+    """
+    using = router.db_for_write(Event)
+    try:
+        with transaction.atomic(using=using):
+            event.save(using=using, force_insert=True)
+    except IntegrityError:
+        existing = (
+            Event.objects.using(using)
+            .filter(
+                dataset_id=event.dataset_id,
+                event_name=event.event_name,
+                event_id=event.event_id,
+            )
+            .first()
+        )
+        if existing is None:  # the conflict was not on the dedup key
+            raise
+        return existing, False
+    return event, True
+
+
+def _key_length_issues(payload: Mapping[str, Any]) -> list[ValidationIssue]:
+    """The dedup key must fit its columns, or it could not be stored whole."""
+    issues = []
+    for key, limit in (("event_name", 100), ("event_id", 128)):
+        if isinstance(payload.get(key), str) and len(payload[key]) > limit:
+            issues.append(ValidationIssue(key, f"at most {limit} characters"))
+    return issues
+
+
+def _new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _resolve_dataset_id(pixel_id: str | int | None) -> tuple[str | None, ValidationIssue | None]:
+    if pixel_id in (None, ""):
+        default = conf.default_dataset_id()
+        if default is None:
+            return None, ValidationIssue(
+                "pixel_id", "no pixel_id was given and CAPI['PIXEL_ID'] is not set"
+            )
+        pixel_id = default
+    dataset_id = str(pixel_id).strip()
+    if not conf.PIXEL_ID_RE.match(dataset_id):
+        return dataset_id[:32], ValidationIssue(
+            "pixel_id", "a dataset (pixel) id is a string of digits"
+        )
+    return dataset_id, None
+
+
+def _event_time(value: datetime | int | float | None) -> tuple[datetime, ValidationIssue | None]:
+    now = timezone.now()
+    if value is None:
+        return now, None
+    if isinstance(value, datetime):
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value, None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC), None
+        except (OverflowError, OSError, ValueError):
+            pass
+    return now, ValidationIssue(
+        "event_time", "must be a datetime or unix seconds (an int) within a valid range"
+    )
+
+
+def _limited_data_use(options: Any, country: Any, state: Any) -> dict[str, Any]:
+    """The data_processing_options fields: arguments win, then the CAPI settings."""
+    if options is _UNSET:
+        options = conf.get_setting("DATA_PROCESSING_OPTIONS")
+    if country is _UNSET:
+        country = conf.get_setting("DATA_PROCESSING_OPTIONS_COUNTRY")
+    if state is _UNSET:
+        state = conf.get_setting("DATA_PROCESSING_OPTIONS_STATE")
+    return {
+        "data_processing_options": list(options) if options is not None else None,
+        "data_processing_options_country": country,
+        "data_processing_options_state": state,
+    }
