@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Event", "EventStatus", "EventValidationError", "track"]
+__all__ = ["Event", "EventStatus", "EventValidationError", "outbox", "track"]
+
+#: What the locmem transport "sent", like ``django.core.mail.outbox``: a list of
+#: :class:`django_capi.transports.locmem.OutboxMessage`. Tests may clear or replace it.
+outbox: list[Any] = []
 
 if TYPE_CHECKING:
     from django_capi.models import Event, EventStatus

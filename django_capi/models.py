@@ -14,6 +14,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_capi.transports.base import Outcome
+
 
 class EventStatus(models.TextChoices):
     """Where an event is in its life."""
@@ -196,12 +198,7 @@ class DeliveryAttempt(models.Model):
     contact data.
     """
 
-    class Outcome(models.TextChoices):
-        SUCCESS = "success", _("Success")
-        TRANSIENT = "transient", _("Transient error")
-        THROTTLED = "throttled", _("Throttled")
-        AUTH = "auth", _("Token or permission error")
-        REJECTED = "rejected", _("Rejected")
+    Outcome = Outcome
 
     dataset_id = models.CharField(_("dataset id"), max_length=32)
     started_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)

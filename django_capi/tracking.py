@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from django_capi import conf, request_capture
+from django_capi.delivery.scheduling import schedule_after_commit
 from django_capi.models import Event, EventStatus
 from django_capi.normalization.custom_data import normalize_custom_data
 from django_capi.normalization.user_data import normalize_user_data
@@ -147,7 +148,9 @@ def track(
     if source is not None and source.pk is not None:
         event.source_content_type = ContentType.objects.get_for_model(source)
         event.source_object_id = str(source.pk)
-    event, _created = _insert_once(event)
+    event, created = _insert_once(event)
+    if created and event.status == EventStatus.PENDING:
+        schedule_after_commit(event.dataset_id, using=event._state.db or "default")
     return event
 
 

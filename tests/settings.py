@@ -3,6 +3,10 @@
 The database comes from DATABASE_URL (django-environ); without it the suite runs on SQLite.
 """
 
+import json
+import os
+import socket
+
 import environ
 
 env = environ.Env()
@@ -60,5 +64,23 @@ CAPI = {
     # In-process tests deliver explicitly; the worker tests turn queueing on.
     "QUEUE_ON_COMMIT": False,
 }
+# Worker processes started by the tests get their CAPI overrides (fake API URL, short
+# delays) through the environment.
+CAPI.update(json.loads(os.environ.get("CAPI_TEST_OVERRIDES", "{}")))
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# The worker tests run their own redis-server on this port (so one test can stop the broker
+# without touching anything else); the URL goes into the environment for worker processes.
+if "CELERY_BROKER_URL" not in os.environ:
+    os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{_free_port()}/0"
+CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+SILENCED_SYSTEM_CHECKS = ["django_capi.W003"]  # the tests talk to a fake API over http

@@ -1,0 +1,49 @@
+"""Celery tasks that deliver stored events.
+
+- ``django_capi.deliver_dataset(dataset_id)``: queued after each commit that recorded events;
+  sends that dataset's due events for up to ``TASK_TIME_BUDGET`` seconds, then hands over to a
+  fresh task if more are due.
+- ``django_capi.deliver_due()``: the periodic sweep (add it to your beat schedule). It gives
+  expired leases back, expires stale events and queues ``deliver_dataset`` for every dataset
+  with due events, so nothing depends on the immediate path having worked.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from django_capi import conf
+from django_capi.delivery import engine
+
+
+@shared_task(name="django_capi.deliver_dataset", ignore_result=True)
+def deliver_dataset(dataset_id: str) -> dict[str, int | bool]:
+    """Deliver one dataset's due events; re-queue itself while a backlog remains."""
+    report = engine.deliver_dataset(
+        dataset_id, time_budget=float(conf.get_setting("TASK_TIME_BUDGET"))
+    )
+    if not report.stopped and report.requests and engine.has_backlog(dataset_id, batches=0):
+        deliver_dataset.apply_async((dataset_id,))
+    return {
+        "requests": report.requests,
+        "sent": report.sent,
+        "failed": report.failed,
+        "retried": report.retried,
+        "throttled": report.throttled,
+        "paused": report.paused,
+    }
+
+
+@shared_task(name="django_capi.deliver_due", ignore_result=True)
+def deliver_due() -> dict[str, int]:
+    """Periodic sweep: recover what the immediate path missed and queue delivery for it."""
+    reclaimed = engine.reclaim_expired_leases()
+    expired = engine.expire_stale_events()
+    parallel = max(1, int(conf.get_setting("MAX_PARALLEL_TASKS")))
+    queued = 0
+    for dataset_id in engine.due_datasets():
+        tasks = parallel if engine.has_backlog(dataset_id) else 1
+        for _ in range(tasks):
+            deliver_dataset.apply_async((dataset_id,))
+            queued += 1
+    return {"reclaimed": reclaimed, "expired": expired, "queued": queued}
