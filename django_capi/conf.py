@@ -64,6 +64,57 @@ DEFAULTS: dict[str, Any] = {
     "TASK_TIME_BUDGET": 60,
     # How many delivery tasks the periodic sweep queues for one dataset with a backlog.
     "MAX_PARALLEL_TASKS": 4,
+    # --- The shop side: consent, request capture, cookies, event ids, order adapter --------
+    # A callable (or its import string) taking the request and returning True when the
+    # visitor consents to tracking. None: consent is assumed (set it where the law requires).
+    "CONSENT": None,
+    # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For header is believed.
+    "TRUSTED_PROXIES": [],
+    # Set _fbp/_fbc as first-party cookies from the server when the browser has none.
+    "SET_BROWSER_COOKIES": True,
+    # Domain for those cookies; None derives the registrable domain from the request host.
+    "COOKIE_DOMAIN": None,
+    "COOKIE_MAX_AGE": 90 * 24 * 3600,
+    # Secret for the keyed hash that turns an order into an event_id; None derives one
+    # from SECRET_KEY.
+    "EVENT_ID_KEY": None,
+    # Import string of the order adapter (maps a host order to user_data and custom_data).
+    "ORDER_ADAPTER": None,
+    # Query parameters removed from event_source_url/referrer_url (they may carry contact data).
+    "SCRUB_QUERY_PARAMS": [
+        "email",
+        "e-mail",
+        "mail",
+        "em",
+        "phone",
+        "tel",
+        "ph",
+        "name",
+        "first_name",
+        "last_name",
+        "fn",
+        "ln",
+        "address",
+        "street",
+        "zip",
+        "postcode",
+        "postal_code",
+        "dob",
+        "birthday",
+        "password",
+        "token",
+        "access_token",
+    ],
+    # custom_data keys never stored or sent (prohibited or sensitive data).
+    "STRIP_CUSTOM_DATA_KEYS": [],
+    # Pass hashed customer data to the pixel's init call (advanced matching).
+    "PIXEL_ADVANCED_MATCHING": False,
+    # --- Operations: retention and health --------------------------------------------------
+    # Sent, failed, expired and discarded events older than this many days are purged.
+    "RETENTION_DAYS": 90,
+    "PURGE_BATCH_SIZE": 5000,
+    # capi_status reports unhealthy when the oldest due event is older than this (seconds).
+    "HEALTH_MAX_PENDING_AGE": 900,
 }
 
 DATASET_KEYS = frozenset(
