@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import pycountry
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from django_capi import conf
+from django_capi.transports.base import BaseTransport, get_transport
 
 API_VERSION_RE = re.compile(r"^v[0-9]+\.[0-9]+$")
 
@@ -37,7 +39,9 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         ]
     messages: list[CheckMessage] = []
     messages.extend(_unknown_keys())
-    messages.extend(_datasets())
+    transport, transport_messages = _transport()
+    messages.extend(transport_messages)
+    messages.extend(_datasets(needs_token=transport is None or transport.requires_token))
     messages.extend(_api())
     messages.extend(_privacy_defaults())
     return messages
@@ -54,7 +58,27 @@ def _unknown_keys() -> list[CheckMessage]:
     ]
 
 
-def _datasets() -> list[CheckMessage]:
+def _transport() -> tuple[BaseTransport | None, list[CheckMessage]]:
+    try:
+        transport = get_transport()
+    except ImproperlyConfigured as exc:
+        return None, [Error(str(exc), id="django_capi.E011")]
+    messages: list[CheckMessage] = []
+    timeouts = conf.get_setting("CONNECT_TIMEOUT"), conf.get_setting("READ_TIMEOUT")
+    lease = conf.get_setting("LEASE_SECONDS")
+    if all(isinstance(v, int | float) for v in (*timeouts, lease)) and lease <= 2 * sum(timeouts):
+        messages.append(
+            Warning(
+                f"CAPI['LEASE_SECONDS'] ({lease}) is not well above one request's timeouts "
+                f"({sum(timeouts):g} s): a batch may be taken over and sent twice.",
+                hint="Keep LEASE_SECONDS at several times CONNECT_TIMEOUT + READ_TIMEOUT.",
+                id="django_capi.W005",
+            )
+        )
+    return transport, messages
+
+
+def _datasets(*, needs_token: bool = True) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     datasets = conf.get_setting("DATASETS")
     if not isinstance(datasets, dict) or not all(
@@ -94,7 +118,7 @@ def _datasets() -> list[CheckMessage]:
                     id="django_capi.E003",
                 )
             )
-        if not dataset.has_token:
+        if needs_token and not dataset.has_token:
             messages.append(
                 Error(
                     f"Dataset {dataset.dataset_id} has no access token.",

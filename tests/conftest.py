@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import tests.celery_app  # noqa: F401  (the Celery app tasks are published through)
 from tests.fake_graph_api import FakeGraphAPI
 
 PIXEL = "1234567890123456"

@@ -150,3 +150,19 @@ def test_datasets_resolution_and_the_token_never_in_repr():
     assert organiser.test_event_code is None
     assert organiser.partner_agent == "shopx"
     assert "EAA" not in repr(default) and "EAA" not in repr(organiser)
+
+
+def test_bad_transport_import_string():
+    messages = capi_messages(**GOOD, TRANSPORT="no.such.Transport")
+    assert ids(messages) == ["django_capi.E011"]
+    assert "CAPI['TRANSPORT']" in messages[0].msg
+
+
+def test_transports_that_need_no_token_do_not_ask_for_one():
+    console = "django_capi.transports.console.ConsoleTransport"
+    assert capi_messages(PIXEL_ID="1234567890", TRANSPORT=console) == []
+
+
+def test_a_lease_shorter_than_the_timeouts_warns():
+    messages = capi_messages(**GOOD, LEASE_SECONDS=10, READ_TIMEOUT=20)
+    assert ids(messages) == ["django_capi.W005"]
