@@ -82,7 +82,7 @@ class Event(models.Model):
         max_length=16,
         choices=EventStatus.choices,
         default=EventStatus.PENDING,
-    )  # indexed as the leading column of capi_event_due_idx and capi_event_lease_idx
+    )  # indexed by capi_event_status_idx (status, created_at)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
@@ -115,6 +115,7 @@ class Event(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # capi_event_source_idx starts with it
     )
     source_object_id = models.CharField(_("source id"), max_length=64, blank=True)
     source = GenericForeignKey("source_content_type", "source_object_id")
@@ -135,10 +136,27 @@ class Event(models.Model):
             ),
         ]
         indexes = [
+            # The queue: partial indexes hold only the rows a worker looks for (pending ones
+            # by due time, sending ones by lease), so they stay small and sent rows never
+            # enter them, however many pile up.
             models.Index(
-                fields=["status", "dataset_id", "next_attempt_at"], name="capi_event_due_idx"
+                fields=["dataset_id", "next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="capi_event_due_idx",
             ),
-            models.Index(fields=["status", "lease_expires_at"], name="capi_event_lease_idx"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="sending"),
+                name="capi_event_lease_idx",
+            ),
+            # Only claimed rows carry a token: a tiny index that lets a worker address its
+            # whole batch by token instead of by a list of a thousand ids.
+            models.Index(
+                fields=["claim_token"],
+                condition=~models.Q(claim_token=""),
+                name="capi_event_claim_idx",
+            ),
+            models.Index(fields=["status", "created_at"], name="capi_event_status_idx"),
             models.Index(
                 fields=["source_content_type", "source_object_id"], name="capi_event_source_idx"
             ),

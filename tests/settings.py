@@ -38,6 +38,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tests.urls"
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
+# Parallel runs against one server need test databases of their own names.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 
 TEMPLATES = [
     {

@@ -449,3 +449,15 @@ def test_standalone_process_prints_its_url():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_count_only_mode_keeps_counts_served_at_stats():
+    with FakeGraphAPI() as api:
+        api.keep_events = False
+        url = f"{api.url}/v26.0/123/events"
+        for _ in range(2):
+            body = {"data": [sample_event("a"), sample_event("b")], "access_token": "t"}
+            assert requests.post(url, json=body, timeout=5).status_code == 200
+        stats = requests.get(f"{api.url}/__stats__", timeout=5).json()
+        assert stats == {"requests": 2, "accepted": 4, "unique": 2}
+        assert api.received == []

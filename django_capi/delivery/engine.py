@@ -75,6 +75,9 @@ class _Batch:
     ids: list[int]
     payloads: list[dict[str, Any]]
     attempts: dict[int, int] = field(default_factory=dict)
+    # True for a whole claim: its rows are exactly those carrying the token, so statements
+    # address them by token (one indexed parameter) instead of by a list of ids.
+    whole: bool = False
 
     def part(self, ids: Sequence[int]) -> _Batch:
         index = {pk: i for i, pk in enumerate(self.ids)}
@@ -110,36 +113,79 @@ def claim_batch(dataset_id: str, limit: int, now: datetime | None = None) -> _Ba
     db = _db()
     token = uuid.uuid4().hex
     lease_until = now + timedelta(seconds=int(conf.get_setting("LEASE_SECONDS")))
+    if connections[db].vendor == "postgresql":
+        claimed = _claim_postgresql(db, dataset_id, limit, now, token, lease_until)
+    else:
+        claimed = _claim_portable(db, dataset_id, limit, now, token, lease_until)
+    if not claimed:
+        return None
+    rows = (
+        Event.objects.using(db)
+        .filter(claim_token=token)
+        .order_by("pk")
+        .values_list("pk", "payload", "attempts")
+    )
+    batch = _Batch(token=token, ids=[], payloads=[], whole=True)
+    for pk, payload, attempts in rows:
+        batch.ids.append(pk)
+        batch.payloads.append(payload)
+        batch.attempts[pk] = attempts
+    return batch if batch.ids else None
+
+
+def _claim_postgresql(
+    db: str, dataset_id: str, limit: int, now: datetime, token: str, lease_until: datetime
+) -> int:
+    """One statement. The locking subquery is a MATERIALIZED CTE: written as
+    ``WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
+    subquery more than once and claim more than ``limit`` rows."""
+    quote = connections[db].ops.quote_name
+    table = quote(Event._meta.db_table)
+    pk = quote(str(Event._meta.pk.column))
+    sql = f"""
+        WITH due AS MATERIALIZED (
+            SELECT {pk} FROM {table}
+            WHERE status = %s AND dataset_id = %s AND next_attempt_at <= %s
+            ORDER BY next_attempt_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {table} AS e
+        SET status = %s, claim_token = %s, lease_expires_at = %s, attempts = e.attempts + 1,
+            updated_at = %s
+        FROM due WHERE e.{pk} = due.{pk}
+    """  # noqa: S608  (identifiers come from the model, values are parameters)
+    params: list[Any] = [EventStatus.PENDING.value, dataset_id, now, limit]
+    params += [EventStatus.SENDING.value, token, lease_until, now]
+    with transaction.atomic(using=db), connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def _claim_portable(
+    db: str, dataset_id: str, limit: int, now: datetime, token: str, lease_until: datetime
+) -> int:
+    """Select the due ids, then claim those still pending. Where rows cannot be locked
+    (SQLite serializes writers instead), the status condition makes a row another worker
+    took first simply not updated."""
     with transaction.atomic(using=db):
         due = Event.objects.using(db).due(dataset_id, now)
         if connections[db].features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("pk", flat=True)[:limit])
         if not ids:
-            return None
-        # The status condition makes the claim safe where rows cannot be locked (SQLite, whose
-        # writers are serialized): a row another worker took first is simply not updated.
-        Event.objects.using(db).filter(pk__in=ids, status=EventStatus.PENDING).update(
-            status=EventStatus.SENDING,
-            claim_token=token,
-            lease_expires_at=lease_until,
-            attempts=F("attempts") + 1,
-            updated_at=now,
+            return 0
+        return int(
+            Event.objects.using(db)
+            .filter(pk__in=ids, status=EventStatus.PENDING)
+            .update(
+                status=EventStatus.SENDING,
+                claim_token=token,
+                lease_expires_at=lease_until,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
         )
-    rows = Event.objects.using(db).filter(pk__in=ids, claim_token=token)
-    by_pk = {
-        pk: (payload, attempts)
-        for pk, payload, attempts in rows.values_list("pk", "payload", "attempts")
-    }
-    claimed = [pk for pk in ids if pk in by_pk]  # keep the due order
-    if not claimed:
-        return None
-    return _Batch(
-        token=token,
-        ids=claimed,
-        payloads=[by_pk[pk][0] for pk in claimed],
-        attempts={pk: by_pk[pk][1] for pk in claimed},
-    )
 
 
 def reclaim_expired_leases(now: datetime | None = None) -> int:
@@ -211,7 +257,7 @@ class _Run:
         """Send a claimed batch; split it on rejection. Returns the first request's outcome."""
         result = self.transport.send(self.config, batch.payloads)
         self.report.requests += 1
-        attempt = _record_attempt(self.dataset_id, result, batch.ids)
+        attempt = _record_attempt(self.dataset_id, result, batch)
         outcome = result.outcome
         if outcome == Outcome.SUCCESS:
             self._sent(batch, result, attempt)
@@ -527,11 +573,11 @@ def _jitter(seconds: float) -> float:
 
 
 def _owned(batch: _Batch, ids: Iterable[int] | None = None) -> Any:
-    return _events().filter(
-        pk__in=list(batch.ids if ids is None else ids),
-        claim_token=batch.token,
-        status=EventStatus.SENDING,
-    )
+    """The batch's rows (or some of them) still held by this worker's claim."""
+    owned = _events().filter(claim_token=batch.token, status=EventStatus.SENDING)
+    if ids is None and batch.whole:
+        return owned
+    return owned.filter(pk__in=list(batch.ids if ids is None else ids))
 
 
 def _release(batch: _Batch) -> int:
@@ -583,9 +629,7 @@ def _error_fields(result: SendResult | None, message: str) -> dict[str, Any]:
     }
 
 
-def _record_attempt(
-    dataset_id: str, result: SendResult, event_ids: Sequence[int]
-) -> DeliveryAttempt:
+def _record_attempt(dataset_id: str, result: SendResult, batch: _Batch) -> DeliveryAttempt:
     error = result.error
     db = _db()
     attempt = DeliveryAttempt.objects.using(db).create(
@@ -606,8 +650,27 @@ def _record_attempt(
         fbtrace_id=((error.fbtrace_id if error else "") or result.fbtrace_id)[:64],
         messages=result.messages,
     )
-    through = DeliveryAttempt.events.through
-    through.objects.using(db).bulk_create(
-        [through(deliveryattempt_id=attempt.pk, event_id=pk) for pk in event_ids]
-    )
+    _link_events(attempt, batch, db)
     return attempt
+
+
+def _link_events(attempt: DeliveryAttempt, batch: _Batch, db: str) -> None:
+    """Add the batch's events to the attempt's log (one INSERT ... SELECT for a whole claim)."""
+    through = DeliveryAttempt.events.through
+    if not batch.whole:
+        through.objects.using(db).bulk_create(
+            [through(deliveryattempt_id=attempt.pk, event_id=pk) for pk in batch.ids]
+        )
+        return
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    # Identifiers come from the models, values are parameters.
+    sql = (
+        f"INSERT INTO {quote(through._meta.db_table)} "  # noqa: S608
+        f"({quote(through._meta.get_field('deliveryattempt').column)}, "
+        f"{quote(through._meta.get_field('event').column)}) "
+        f"SELECT %s, {quote(str(Event._meta.pk.column))} FROM {quote(Event._meta.db_table)} "
+        f"WHERE {quote('claim_token')} = %s AND {quote('status')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [attempt.pk, batch.token, EventStatus.SENDING.value])
