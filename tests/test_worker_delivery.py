@@ -202,8 +202,14 @@ def test_a_token_error_pauses_the_dataset_and_it_resumes_by_itself(worker, api):
         what="the dataset to be paused",
     )
     # Pending, not lost; the probe after PAUSE_PROBE_INTERVAL finds the fixed token.
-    wait_for(lambda: all_sent(ids), tick=sweep, what="delivery to resume after the probe")
-    assert not DatasetState.objects.get(dataset_id=PIXEL).is_paused
+    wait_for(
+        lambda: (
+            all_sent(ids)
+            and not DatasetState.objects.filter(dataset_id=PIXEL, paused_at__isnull=False).exists()
+        ),
+        tick=sweep,
+        what="delivery to resume after the probe",
+    )
     assert sorted(api.received_ids()) == sorted(ids)
 
 
