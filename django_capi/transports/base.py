@@ -292,11 +292,16 @@ class BaseTransport(ABC):
         )
         return result
 
-    @abstractmethod
     def build_body(
         self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """Return the request body: ``{"data": [...], ...}``."""
+        """The request body without credentials: ``data`` and the optional top-level fields."""
+        body: dict[str, Any] = {"data": [dict(event) for event in events]}
+        if dataset.test_event_code:
+            body["test_event_code"] = dataset.test_event_code
+        if dataset.partner_agent:
+            body["partner_agent"] = dataset.partner_agent
+        return body
 
     @abstractmethod
     def post(self, dataset: DatasetConfig, body: dict[str, Any]) -> RawResponse:

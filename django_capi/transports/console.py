@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from django_capi.conf import DatasetConfig
@@ -26,17 +25,6 @@ class ConsoleTransport(BaseTransport):
     """
 
     requires_token = False
-
-    def build_body(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        """The Graph API body without credentials."""
-        body: dict[str, Any] = {"data": [dict(event) for event in events]}
-        if dataset.test_event_code:
-            body["test_event_code"] = dataset.test_event_code
-        if dataset.partner_agent:
-            body["partner_agent"] = dataset.partner_agent
-        return body
 
     def post(self, dataset: DatasetConfig, body: dict[str, Any]) -> RawResponse:
         """Log the request; answer like a successful Graph API call."""

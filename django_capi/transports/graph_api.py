@@ -131,13 +131,10 @@ class GraphAPITransport(BaseTransport):
     def build_body(
         self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """``{"data": [...], "access_token": ...}`` plus the optional top-level fields."""
+        """The base body plus the credentials: ``access_token`` and ``appsecret_proof``."""
         token = dataset.access_token or ""
-        body: dict[str, Any] = {"data": [dict(event) for event in events], "access_token": token}
-        if dataset.test_event_code:
-            body["test_event_code"] = dataset.test_event_code
-        if dataset.partner_agent:
-            body["partner_agent"] = dataset.partner_agent
+        body = super().build_body(dataset, events)
+        body["access_token"] = token
         app_secret = get_setting("APP_SECRET")
         if app_secret:
             body["appsecret_proof"] = appsecret_proof(str(app_secret), token)

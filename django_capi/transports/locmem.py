@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -178,17 +177,6 @@ class LocmemTransport(BaseTransport):
 
     Like the Graph API, a dataset without an access token gets an AUTH result.
     """
-
-    def build_body(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        """The Graph API body without credentials."""
-        body: dict[str, Any] = {"data": [dict(event) for event in events]}
-        if dataset.test_event_code:
-            body["test_event_code"] = dataset.test_event_code
-        if dataset.partner_agent:
-            body["partner_agent"] = dataset.partner_agent
-        return body
 
     def post(self, dataset: DatasetConfig, body: dict[str, Any]) -> RawResponse:
         """Play the next scripted answer, or accept the batch into the outbox."""
