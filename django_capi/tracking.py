@@ -18,6 +18,7 @@ from django_capi.delivery.scheduling import schedule_after_commit
 from django_capi.models import Event, EventStatus
 from django_capi.normalization.custom_data import normalize_custom_data
 from django_capi.normalization.user_data import normalize_user_data
+from django_capi.shop.consent import has_consent, strip_custom_data
 from django_capi.validation import EventValidationError, ValidationIssue, validate_event
 
 logger = logging.getLogger("django_capi")
@@ -58,8 +59,13 @@ def track(
 
     ``request``, when given, supplies the client IP address, user agent, ``_fbp``/``_fbc``
     cookies, page URL and referrer; explicit arguments win over what the request says.
-    ``data_processing_options*`` default to the ``CAPI`` settings of the same names.
+    When ``CAPI["CONSENT"]`` says the request's visitor does not consent, nothing is stored
+    and an unsaved event is returned (``pk`` None, status ``discarded``, empty payload).
+    ``data_processing_options*`` default to the ``CAPI`` settings of the same names;
+    ``custom_data`` keys listed in ``CAPI["STRIP_CUSTOM_DATA_KEYS"]`` are removed.
     """
+    if request is not None and not has_consent(request):
+        return _not_consented(event_name, event_id, pixel_id)
     if strict is None:
         strict = bool(conf.get_setting("STRICT"))
     issues: list[ValidationIssue] = []
@@ -83,6 +89,8 @@ def track(
             referrer_url = request_capture.referrer_url(request)
     raw_user_data.update(user_data or {})
     normalized_user = normalize_user_data(raw_user_data, default_country=default_country)
+    if isinstance(custom_data, Mapping):
+        custom_data = _without_stripped_keys(custom_data)
     normalized_custom, custom_warnings = normalize_custom_data(custom_data)
 
     payload: dict[str, Any] = {
@@ -152,6 +160,29 @@ def track(
     if created and event.status == EventStatus.PENDING:
         schedule_after_commit(event.dataset_id, using=event._state.db or "default")
     return event
+
+
+def _without_stripped_keys(custom_data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``STRIP_CUSTOM_DATA_KEYS`` removed; a mapping that cannot be read is left to the
+    normalizer, which drops it with a warning."""
+    try:
+        return strip_custom_data(custom_data)
+    except Exception:
+        return custom_data
+
+
+def _not_consented(event_name: str, event_id: str | None, pixel_id: str | int | None) -> Event:
+    """The unsaved event track() returns for a visitor without consent; nothing is stored."""
+    logger.debug("django_capi: %s not recorded: the visitor does not consent", event_name)
+    return Event(
+        dataset_id=str(pixel_id or conf.default_dataset_id() or "")[:32],
+        event_name=str(event_name)[:100],
+        event_id=str(event_id or "")[:128],
+        event_time=timezone.now(),
+        payload={},
+        status=EventStatus.DISCARDED,
+        last_error_message="not recorded: the visitor does not consent to tracking",
+    )
 
 
 def _insert_once(event: Event) -> tuple[Event, bool]:

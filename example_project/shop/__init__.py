@@ -1,0 +1,1 @@
+"""The demo shop: products, a session cart, checkout, a fake payment and a thank-you page."""
