@@ -93,6 +93,7 @@ class Event(models.Model):
     last_error_code = models.IntegerField(_("last error code"), null=True, blank=True)
     last_error_subcode = models.IntegerField(_("last error subcode"), null=True, blank=True)
     last_error_message = models.TextField(_("last error message"), blank=True)
+    # Of the last error; a successful request's fbtrace id is on its DeliveryAttempt.
     last_fbtrace_id = models.CharField(_("last fbtrace id"), max_length=64, blank=True)
 
     validation_errors = models.JSONField(
@@ -130,8 +131,9 @@ class Event(models.Model):
         verbose_name_plural = _("events")
         ordering = ["-created_at"]
         constraints = [
+            # event_id leads, so the same index serves staff searching for an event id.
             models.UniqueConstraint(
-                fields=["dataset_id", "event_name", "event_id"],
+                fields=["event_id", "dataset_id", "event_name"],
                 name="capi_event_dedup_key",
             ),
         ]
@@ -159,6 +161,15 @@ class Event(models.Model):
             models.Index(fields=["status", "created_at"], name="capi_event_status_idx"),
             models.Index(
                 fields=["source_content_type", "source_object_id"], name="capi_event_source_idx"
+            ),
+            # Staff search: Meta's fbtrace id of a failure, and the order reference.
+            models.Index(
+                fields=["last_fbtrace_id"],
+                condition=~models.Q(last_fbtrace_id=""),
+                name="capi_event_fbtrace_idx",
+            ),
+            models.Index(
+                models.F("payload__custom_data__order_id"), name="capi_event_order_id_idx"
             ),
         ]
 

@@ -6,13 +6,15 @@
 - ``django_capi.deliver_due()``: the periodic sweep (add it to your beat schedule). It gives
   expired leases back, expires stale events and queues ``deliver_dataset`` for every dataset
   with due events, so nothing depends on the immediate path having worked.
+- ``django_capi.purge_old_events()``: periodic retention (e.g. daily in the beat schedule):
+  deletes finished events older than ``RETENTION_DAYS`` with their attempt logs, in batches.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from django_capi import conf
+from django_capi import conf, housekeeping
 from django_capi.delivery import engine
 
 
@@ -47,3 +49,10 @@ def deliver_due() -> dict[str, int]:
             deliver_dataset.apply_async((dataset_id,))
             queued += 1
     return {"reclaimed": reclaimed, "expired": expired, "queued": queued}
+
+
+@shared_task(name="django_capi.purge_old_events", ignore_result=True)
+def purge_old_events() -> dict[str, int]:
+    """Delete sent, failed, expired and discarded events older than ``RETENTION_DAYS``."""
+    result = housekeeping.purge_events()
+    return {"events": result.events, "attempts": result.attempts, "batches": result.batches}

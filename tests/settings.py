@@ -36,6 +36,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
 # Parallel runs against one server need test databases of their own names.

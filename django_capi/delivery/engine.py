@@ -300,7 +300,7 @@ class _Run:
             last_error_code=None,
             last_error_subcode=None,
             last_error_message="",
-            last_fbtrace_id=result.fbtrace_id[:64],
+            last_fbtrace_id="",
             updated_at=now,
         )
         self._count_lost(batch, count)
