@@ -31,12 +31,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from django_capi import conf, signals
 from django_capi.models import ActionSource, DatasetState, DeliveryAttempt, Event, EventStatus
-from django_capi.transports.base import BaseTransport, Outcome, SendResult, get_transport
+from django_capi.transports.base import (
+    BaseTransport,
+    Outcome,
+    RawEvent,
+    SendResult,
+    get_transport,
+)
 from django_capi.validation import event_age_limit
 
 logger = logging.getLogger("django_capi.delivery")
@@ -73,7 +80,7 @@ class DeliveryReport:
 class _Batch:
     token: str
     ids: list[int]
-    payloads: list[dict[str, Any]]
+    payloads: list[RawEvent]
     attempts: dict[int, int] = field(default_factory=dict)
     # True for a whole claim: its rows are exactly those carrying the token, so statements
     # address them by token (one indexed parameter) instead of by a list of ids.
@@ -119,16 +126,16 @@ def claim_batch(dataset_id: str, limit: int, now: datetime | None = None) -> _Ba
         claimed = _claim_portable(db, dataset_id, limit, now, token, lease_until)
     if not claimed:
         return None
+    # The payload is read as JSON text and sent as it is: never decoded and encoded again.
     rows = (
-        Event.objects.using(db)
-        .filter(claim_token=token)
+        _claimed_by(Event.objects.using(db), token)
         .order_by("pk")
-        .values_list("pk", "payload", "attempts")
+        .values_list("pk", Cast("payload", TextField()), "attempts")
     )
     batch = _Batch(token=token, ids=[], payloads=[], whole=True)
     for pk, payload, attempts in rows:
         batch.ids.append(pk)
-        batch.payloads.append(payload)
+        batch.payloads.append(RawEvent(payload))
         batch.attempts[pk] = attempts
     return batch if batch.ids else None
 
@@ -572,9 +579,16 @@ def _jitter(seconds: float) -> float:
     return seconds / 2 + random.uniform(0, seconds / 2)  # noqa: S311  (not for security)
 
 
+def _claimed_by(events: Any, token: str) -> Any:
+    """Rows carrying a claim token. The partial index's own condition is repeated: without it
+    PostgreSQL cannot tell that ``claim_token = 'x'`` implies ``NOT claim_token = ''`` and
+    scans the whole table instead of ``capi_event_claim_idx``."""
+    return events.filter(~Q(claim_token=""), claim_token=token)
+
+
 def _owned(batch: _Batch, ids: Iterable[int] | None = None) -> Any:
     """The batch's rows (or some of them) still held by this worker's claim."""
-    owned = _events().filter(claim_token=batch.token, status=EventStatus.SENDING)
+    owned = _claimed_by(_events(), batch.token).filter(status=EventStatus.SENDING)
     if ids is None and batch.whole:
         return owned
     return owned.filter(pk__in=list(batch.ids if ids is None else ids))
@@ -670,7 +684,8 @@ def _link_events(attempt: DeliveryAttempt, batch: _Batch, db: str) -> None:
         f"({quote(through._meta.get_field('deliveryattempt').column)}, "
         f"{quote(through._meta.get_field('event').column)}) "
         f"SELECT %s, {quote(str(Event._meta.pk.column))} FROM {quote(Event._meta.db_table)} "
-        f"WHERE {quote('claim_token')} = %s AND {quote('status')} = %s"
+        f"WHERE {quote('claim_token')} = %s AND NOT ({quote('claim_token')} = '') "
+        f"AND {quote('status')} = %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [attempt.pk, batch.token, EventStatus.SENDING.value])

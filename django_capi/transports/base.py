@@ -50,6 +50,32 @@ logger = logging.getLogger("django_capi.transports")
 MAX_EVENTS_PER_REQUEST: Final = 1000
 """Meta accepts at most 1,000 events per request (contract: "Endpoint and request")."""
 
+
+class RawEvent(str):
+    """One event already serialized as JSON, as the event store holds it.
+
+    The delivery engine hands stored payloads to the transport in this form, so that a
+    batch of 1,000 events is neither decoded nor encoded again on its way to Meta.
+    """
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        value = json.loads(self)
+        if not isinstance(value, dict):
+            raise ValueError("A stored event is a JSON object.")
+        return value
+
+
+#: What a transport sends: event payloads as mappings, or as JSON already (RawEvent).
+OutgoingEvent = Mapping[str, Any] | RawEvent
+
+
+def event_dict(event: OutgoingEvent) -> dict[str, Any]:
+    """The event as a plain dict, whichever form it came in."""
+    return event.as_dict() if isinstance(event, RawEvent) else dict(event)
+
+
 # Error codes, from the contract (/work/shared/capi-contract.md, "Responses"), which cites
 # Meta's Graph API error-handling guide and the Marketing API error reference.
 # Decisions are made on these codes only, never on message text.
@@ -260,8 +286,11 @@ class BaseTransport(ABC):
 
     #: Answer AUTH without sending when the dataset has no access token, as Meta would.
     requires_token: bool = True
+    #: Put RawEvent payloads into the body as they are (for transports that only serialize
+    #: the body again); otherwise ``body["data"]`` holds dicts.
+    keeps_raw_events: bool = False
 
-    def send(self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]) -> SendResult:
+    def send(self, dataset: DatasetConfig, events: Sequence[OutgoingEvent]) -> SendResult:
         """Send ``events`` (finished payloads, user_data hashed) to ``dataset`` once.
 
         Returns a :class:`SendResult` for every API or network failure. Raises ValueError
@@ -292,11 +321,13 @@ class BaseTransport(ABC):
         )
         return result
 
-    def build_body(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
+    def build_body(self, dataset: DatasetConfig, events: Sequence[OutgoingEvent]) -> dict[str, Any]:
         """The request body without credentials: ``data`` and the optional top-level fields."""
-        body: dict[str, Any] = {"data": [dict(event) for event in events]}
+        data: list[Any] = [
+            event if self.keeps_raw_events and isinstance(event, RawEvent) else event_dict(event)
+            for event in events
+        ]
+        body: dict[str, Any] = {"data": data}
         if dataset.test_event_code:
             body["test_event_code"] = dataset.test_event_code
         if dataset.partner_agent:
@@ -312,7 +343,7 @@ class BaseTransport(ABC):
         return [dataset.access_token]
 
     def parse(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]], raw: RawResponse
+        self, dataset: DatasetConfig, events: Sequence[OutgoingEvent], raw: RawResponse
     ) -> SendResult:
         """Turn Meta's answer (either envelope, or none) into a :class:`SendResult`."""
         secrets = self.secrets(dataset)
@@ -357,9 +388,7 @@ class BaseTransport(ABC):
             error=error,
         )
 
-    def missing_token(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
-    ) -> SendResult:
+    def missing_token(self, dataset: DatasetConfig, events: Sequence[OutgoingEvent]) -> SendResult:
         """The result for a dataset without an access token: AUTH, nothing sent."""
         return SendResult(
             outcome=Outcome.AUTH,
@@ -405,8 +434,17 @@ def _redact_json(value: Any, secrets: Sequence[str | None]) -> Any:
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, as sent on the wire."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as sent on the wire; RawEvent items of ``data`` go in verbatim."""
+    data = body.get("data")
+    if not isinstance(data, list) or not any(isinstance(item, RawEvent) for item in data):
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    rest = {key: value for key, value in body.items() if key != "data"}
+    events = ",".join(
+        item if isinstance(item, RawEvent) else json.dumps(item, separators=(",", ":"))
+        for item in data
+    )
+    tail = json.dumps(rest, separators=(",", ":"), ensure_ascii=False)[1:-1]
+    return ('{"data":[' + events + "]" + ("," + tail if tail else "") + "}").encode()
 
 
 _cache: dict[tuple[int, str], BaseTransport] = {}

@@ -9,7 +9,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -20,7 +20,13 @@ from urllib3.util.retry import Retry
 
 import django_capi
 from django_capi.conf import DatasetConfig, get_setting
-from django_capi.transports.base import BaseTransport, RawResponse, dumps, redact
+from django_capi.transports.base import (
+    BaseTransport,
+    OutgoingEvent,
+    RawResponse,
+    dumps,
+    redact,
+)
 
 __all__ = ["GraphAPITransport", "appsecret_proof", "describe_exception"]
 
@@ -65,6 +71,7 @@ class GraphAPITransport(BaseTransport):
     #: threaded workers sending in parallel; extra connections are opened, not waited for).
     pool_connections: int = 4
     pool_maxsize: int = 16
+    keeps_raw_events = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -128,9 +135,7 @@ class GraphAPITransport(BaseTransport):
                 found.append(appsecret_proof(str(app_secret), dataset.access_token))
         return found
 
-    def build_body(
-        self, dataset: DatasetConfig, events: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
+    def build_body(self, dataset: DatasetConfig, events: Sequence[OutgoingEvent]) -> dict[str, Any]:
         """The base body plus the credentials: ``access_token`` and ``appsecret_proof``."""
         token = dataset.access_token or ""
         body = super().build_body(dataset, events)
