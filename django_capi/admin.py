@@ -576,29 +576,11 @@ class EventAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-ar
 
     @admin.display(description=_("why it cannot be sent"))
     def validation_reason(self, obj: Event) -> SafeString | str:
-        if not obj.validation_errors:
-            return "-"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li><code>{}</code>: {}</li>",
-                ((e.get("field", ""), e.get("rule", "")) for e in obj.validation_errors),
-            ),
-        )
+        return _field_rule_list(obj.validation_errors)
 
     @admin.display(description=_("normalization warnings"))
     def normalization_warnings(self, obj: Event) -> SafeString | str:
-        if not obj.warnings:
-            return "-"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li><code>{}</code>: {}</li>",
-                ((w.get("field", ""), w.get("rule", "")) for w in obj.warnings),
-            ),
-        )
+        return _field_rule_list(obj.warnings)
 
     @admin.display(description=_("payload"))
     def payload_json(self, obj: Event) -> SafeString:
@@ -889,3 +871,17 @@ class DatasetStateAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[
             % {"count": len(paused)},
             messages.SUCCESS if paused else messages.WARNING,
         )
+
+
+def _field_rule_list(items: list[dict[str, str]]) -> SafeString | str:
+    """Validation errors or normalization warnings ({field, rule}) as an HTML list."""
+    if not items:
+        return "-"
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join(
+            "",
+            "<li><code>{}</code>: {}</li>",
+            ((item.get("field", ""), item.get("rule", "")) for item in items),
+        ),
+    )

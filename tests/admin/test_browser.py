@@ -17,17 +17,13 @@ from django.utils import timezone
 
 from django_capi.models import DatasetState, Event
 from tests.admin.factories import make_event
+from tests.browser import browser_missing, chromium_driver
 from tests.conftest import OTHER_PIXEL, PIXEL
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ADMIN_STATIC = str(Path(django.contrib.admin.__file__).parent / "static")
 SCREENSHOT_COPY = Path("/tmp/capi-dashboard.png")  # noqa: S108  (asked for, for people to look at)
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="headless Chromium tests need /usr/bin/chromium and /usr/bin/chromedriver",
-)
+pytestmark = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "")
 
 
 @pytest.fixture(scope="session")
@@ -40,22 +36,7 @@ def styled_live_server(request, django_db_setup):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium_driver(tmp_path / "chromium-profile", "--window-size=1400,1000")
     yield driver
     driver.quit()
 

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -16,23 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests import workers
+from tests.browser import browser_missing, chromium_driver
+
+__all__ = ["browser_missing"]  # re-exported for the shop's browser tests
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 # Generous: the machine is shared and slow at times. Nothing asserts how long things take.
 WAIT = 120.0
-
-
-def browser_missing() -> str | None:
-    """Why no browser test can run here, or None."""
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            return f"{path} is not installed (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed"
-    return None
 
 
 def free_port() -> int:
@@ -43,14 +33,7 @@ def free_port() -> int:
 
 def wait_for(condition: Callable[[], Any], *, what: str, timeout: float = WAIT) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    return workers.wait_for(condition, what=what, timeout=timeout)
 
 
 class Process:
@@ -143,22 +126,8 @@ def chromium() -> Iterator[Any]:
     Requests to Meta (fbevents.js, the noscript image) are blocked, so ``fbq.queue`` keeps
     every pixel call the page made.
     """
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     profile = tempfile.mkdtemp(prefix="capi-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium_driver(profile)
     try:
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd(
