@@ -259,6 +259,9 @@ class _Run:
         self.transport = transport
         self.report = DeliveryReport(dataset_id=dataset_id)
         self.split_budget = MAX_SPLIT_REQUESTS
+        # False while the dataset may be throttled or paused (as read, or as this run made it).
+        self.state_clean = True
+        self.last_success: datetime | None = None
 
     def send(self, batch: _Batch) -> Outcome:
         """Send a claimed batch; split it on rejection. Returns the first request's outcome."""
@@ -312,15 +315,17 @@ class _Run:
         )
         self._count_lost(batch, count)
         self.report.sent += count
-        state = _state(self.dataset_id)
-        if state.throttle_count or state.throttled_until or state.is_paused:
+        self.last_success = now
+        # The dataset's state row is touched only when a throttle or pause must be lifted:
+        # writing it after every batch would make parallel workers queue on its row lock.
+        if not self.state_clean:
+            state = _state(self.dataset_id)
             if state.is_paused:
                 self._resume(state, "a request succeeded")
             DatasetState.objects.using(_db()).filter(pk=state.pk).update(
                 throttle_count=0, throttled_until=None, last_success_at=now
             )
-        else:
-            DatasetState.objects.using(_db()).filter(pk=state.pk).update(last_success_at=now)
+            self.state_clean = True
         signals.event_sent.send(
             sender=Event, dataset_id=self.dataset_id, event_ids=batch.ids, attempt=attempt
         )
@@ -418,6 +423,7 @@ class _Run:
             throttle_count=count, throttled_until=until
         )
         self.report.throttled = True
+        self.state_clean = False
         logger.warning(
             "django_capi: dataset %s is throttled by Meta (%s); backing off %.0f s",
             self.dataset_id,
@@ -440,6 +446,7 @@ class _Run:
             next_probe_at=now + timedelta(seconds=int(conf.get_setting("PAUSE_PROBE_INTERVAL"))),
         )
         self.report.paused = True
+        self.state_clean = False
         if not was_paused:
             logger.error(
                 "django_capi: delivery to dataset %s is paused: %s. Its events stay pending; "
@@ -485,6 +492,7 @@ class _Run:
         state = DatasetState.objects.using(_db()).filter(dataset_id=self.dataset_id).first()
         if state is None:
             return True
+        self.state_clean = not (state.throttle_count or state.throttled_until or state.is_paused)
         now = timezone.now()
         if state.is_paused:
             if token_fingerprint(self.config.access_token) != state.token_fingerprint:
@@ -531,6 +539,10 @@ def deliver_dataset(
         batches += 1
         run.split_budget = MAX_SPLIT_REQUESTS
         run.send(batch)
+    if run.last_success is not None:
+        DatasetState.objects.using(_db()).update_or_create(
+            dataset_id=run.dataset_id, defaults={"last_success_at": run.last_success}
+        )
     return run.report
 
 
