@@ -379,11 +379,12 @@ def main() -> None:
         f"{mib(rss[0])} → {mib(rss[4])} → {mib(rss[9])} | {stats['unique']:,} / "
         f"{stats['accepted']:,} |\n"
     )
-    if not RESULTS.exists():
-        RESULTS.write_text(HEADER)
-    with RESULTS.open("a") as out:
-        out.write(row)
-    print(f"appended to {RESULTS.relative_to(ROOT)}")
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    lines = text.splitlines(keepends=True)
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    lines.insert(last_row + 1, row)  # under the table's last row, above any notes
+    RESULTS.write_text("".join(lines))
+    print(f"added a row to {RESULTS.relative_to(ROOT)}")
 
 
 HEADER = """# Delivery benchmark results
