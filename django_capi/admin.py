@@ -392,15 +392,7 @@ class DeliveryAttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     def attempt_link(self, obj: Any) -> Any:
         attempt = obj.deliveryattempt
         started = f"{timezone.localtime(attempt.started_at):%Y-%m-%d %H:%M:%S}"
-        try:
-            url = reverse(
-                f"{self.admin_site.name}:django_capi_deliveryattempt_change",
-                args=[attempt.pk],
-                current_app=self.admin_site.name,
-            )
-        except NoReverseMatch:
-            return started
-        return format_html('<a href="{}">{}</a>', url, started)
+        return _change_link(self.admin_site, "django_capi_deliveryattempt", attempt.pk, started)
 
     @admin.display(description=_("outcome"))
     def attempt_outcome(self, obj: Any) -> SafeString:
@@ -556,15 +548,8 @@ class EventAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-ar
             label += f" ({order_ref})"
         if model is None or not self.admin_site.is_registered(model):
             return label
-        try:
-            url = reverse(
-                f"{self.admin_site.name}:{model._meta.app_label}_{model._meta.model_name}_change",
-                args=[quote(obj.source_object_id)],
-                current_app=self.admin_site.name,
-            )
-        except NoReverseMatch:
-            return label
-        return format_html('<a href="{}">{}</a>', url, label)
+        model_name = f"{model._meta.app_label}_{model._meta.model_name}"
+        return _change_link(self.admin_site, model_name, quote(obj.source_object_id), label)
 
     # --- detail fields
 
@@ -885,3 +870,12 @@ def _field_rule_list(items: list[dict[str, str]]) -> SafeString | str:
             ((item.get("field", ""), item.get("rule", "")) for item in items),
         ),
     )
+
+
+def _change_link(site: admin.AdminSite, model_name: str, pk: Any, label: str) -> SafeString | str:
+    """A link to an object's admin change page, or just ``label`` when it has none."""
+    try:
+        url = reverse(f"{site.name}:{model_name}_change", args=[pk], current_app=site.name)
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)

@@ -98,6 +98,19 @@ def _clause(count: int, singular: str, plural: str) -> str:
     return ngettext(singular, plural, count) % {"count": count}
 
 
+_SKIPPED_SENT = ("%(count)d already sent was skipped", "%(count)d already sent were skipped")
+_SKIPPED_SENDING = (
+    "%(count)d being sent right now was skipped",
+    "%(count)d being sent right now were skipped",
+)
+
+
+def _sentence(done: str, *skipped: tuple[int, str, str]) -> str:
+    """What was done, then each non-zero count of what was skipped: one sentence."""
+    parts = [done] + [_clause(count, one, many) for count, one, many in skipped if count]
+    return "; ".join(parts) + "."
+
+
 # --- retry and discard --------------------------------------------------------------------
 
 
@@ -120,22 +133,13 @@ class RetryResult:
 
     def message(self) -> str:
         """One sentence for staff, e.g. "3 events queued for retry; 1 already sent was skipped"."""
-        parts = [
-            _clause(
-                self.queued, "%(count)d event queued for retry", "%(count)d events queued for retry"
-            )
-        ]
-        for count, singular, plural in (
-            (
-                self.already_sent,
-                "%(count)d already sent was skipped",
-                "%(count)d already sent were skipped",
-            ),
-            (
-                self.sending,
-                "%(count)d being sent right now was skipped",
-                "%(count)d being sent right now were skipped",
-            ),
+        queued = _clause(
+            self.queued, "%(count)d event queued for retry", "%(count)d events queued for retry"
+        )
+        return _sentence(
+            queued,
+            (self.already_sent, *_SKIPPED_SENT),
+            (self.sending, *_SKIPPED_SENDING),
             (
                 self.too_old,
                 "%(count)d too old for Meta to accept was skipped",
@@ -146,10 +150,7 @@ class RetryResult:
                 "%(count)d invalid event was skipped (fix the data and record it again)",
                 "%(count)d invalid events were skipped (fix the data and record them again)",
             ),
-        ):
-            if count:
-                parts.append(_clause(count, singular, plural))
-        return "; ".join(parts) + "."
+        )
 
 
 def retry_events(
@@ -217,27 +218,19 @@ class DiscardResult:
 
     def message(self) -> str:
         """One sentence for staff."""
-        parts = [_clause(self.discarded, "%(count)d event discarded", "%(count)d events discarded")]
-        for count, singular, plural in (
-            (
-                self.already_sent,
-                "%(count)d already sent was skipped",
-                "%(count)d already sent were skipped",
-            ),
-            (
-                self.sending,
-                "%(count)d being sent right now was skipped",
-                "%(count)d being sent right now were skipped",
-            ),
+        discarded = _clause(
+            self.discarded, "%(count)d event discarded", "%(count)d events discarded"
+        )
+        return _sentence(
+            discarded,
+            (self.already_sent, *_SKIPPED_SENT),
+            (self.sending, *_SKIPPED_SENDING),
             (
                 self.already_discarded,
                 "%(count)d already discarded was skipped",
                 "%(count)d already discarded were skipped",
             ),
-        ):
-            if count:
-                parts.append(_clause(count, singular, plural))
-        return "; ".join(parts) + "."
+        )
 
 
 def discard_events(queryset: QuerySet[Event], *, now: datetime | None = None) -> DiscardResult:
