@@ -10,19 +10,29 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Event", "EventStatus", "EventValidationError", "outbox", "track"]
+__all__ = [
+    "Dataset",
+    "Event",
+    "EventStatus",
+    "EventValidationError",
+    "outbox",
+    "track",
+    "track_all",
+]
 
 #: What the locmem transport "sent", like ``django.core.mail.outbox``: a list of
 #: :class:`django_capi.transports.locmem.OutboxMessage`. Tests may clear or replace it.
 outbox: list[Any] = []
 
 if TYPE_CHECKING:
-    from django_capi.models import Event, EventStatus
-    from django_capi.tracking import track
+    from django_capi.models import Dataset, Event, EventStatus
+    from django_capi.tracking import track, track_all
     from django_capi.validation import EventValidationError
 
 _LAZY = {
     "track": "django_capi.tracking",
+    "track_all": "django_capi.tracking",
+    "Dataset": "django_capi.models",
     "Event": "django_capi.models",
     "EventStatus": "django_capi.models",
     "EventValidationError": "django_capi.validation",

@@ -26,7 +26,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -43,7 +43,7 @@ from django_capi.dashboard.advice import error_label, pause_advice, throttle_adv
 from django_capi.dashboard.formatting import STATUS_COLORS, format_duration
 from django_capi.dashboard.views import dashboard_view
 from django_capi.delivery.scheduling import queue_delivery
-from django_capi.models import DatasetState, DeliveryAttempt, Event
+from django_capi.models import Dataset, DatasetState, DeliveryAttempt, Event
 
 __all__ = [
     "CappedCountPaginator",
@@ -85,9 +85,29 @@ def status_badge(status: str, label: Any = None) -> SafeString:
     return badge(label or status, STATUS_COLORS.get(status, "#616161"))
 
 
-def _dataset_label(dataset_id: str) -> str:
-    config = conf.configured_datasets().get(dataset_id)
-    return f"{config.label} ({dataset_id})" if config and config.label else dataset_id
+def _dataset_label(dataset_id: str, stored_label: str | None = None) -> str:
+    """``"label (id)"``: the label of the dataset's admin row, else of its settings entry."""
+    label = stored_label
+    if not label:
+        config = conf.settings_datasets().get(dataset_id)
+        label = config.label if config else ""
+    return f"{label} ({dataset_id})" if label else dataset_id
+
+
+class DatasetLabelMixin:
+    """Rows carry their dataset's admin label (one subquery, not one query per row)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        stored = Dataset.objects.filter(dataset_id=OuterRef("dataset_id")).exclude(label="")
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        annotated: QuerySet[Any] = queryset.annotate(
+            dataset_label=Subquery(stored.values("label")[:1])
+        )
+        return annotated
+
+    @admin.display(description=_("dataset"))
+    def dataset(self, obj: Any) -> str:
+        return _dataset_label(obj.dataset_id, getattr(obj, "dataset_label", None))
 
 
 # --- counting and filtering without scanning the table --------------------------------------
@@ -180,11 +200,17 @@ class DatasetFilter(RecentValuesFilter):
     parameter_name = "dataset"
     field_name = "dataset_id"
 
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        self._stored_labels = dict(
+            Dataset.objects.exclude(label="").values_list("dataset_id", "label")
+        )
+        return super().lookups(request, model_admin)
+
     def extra_values(self) -> set[str]:
-        return set(conf.configured_datasets())
+        return set(conf.settings_datasets())
 
     def label_for(self, value: str) -> str:
-        return _dataset_label(value)
+        return _dataset_label(value, getattr(self, "_stored_labels", {}).get(value))
 
 
 class AttemptDatasetFilter(DatasetFilter):
@@ -433,7 +459,7 @@ def _attempt_error(attempt: DeliveryAttempt) -> str:
 
 
 @admin.register(Event)
-class EventAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class EventAdmin(DatasetLabelMixin, ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Events: find them, read exactly what was sent, retry or discard them."""
 
     list_display = [
@@ -506,10 +532,6 @@ class EventAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-ar
     readonly_fields = tuple(str(name) for _title, spec in fieldsets for name in spec["fields"])
 
     # --- list columns
-
-    @admin.display(description=_("dataset"))
-    def dataset(self, obj: Event) -> str:
-        return _dataset_label(obj.dataset_id)
 
     @admin.display(description=_("status"))
     def status_badge(self, obj: Event) -> SafeString:
@@ -693,7 +715,7 @@ def _order_ref(payload: Any) -> str:
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class DeliveryAttemptAdmin(DatasetLabelMixin, ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The append-only log of requests to the Graph API."""
 
     list_display = [
@@ -735,10 +757,6 @@ class DeliveryAttemptAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: igno
         "fbtrace_id",
         "messages_json",
     )
-
-    @admin.display(description=_("dataset"))
-    def dataset(self, obj: DeliveryAttempt) -> str:
-        return _dataset_label(obj.dataset_id)
 
     @admin.display(description=_("outcome"))
     def outcome_badge(self, obj: DeliveryAttempt) -> SafeString:
@@ -784,7 +802,7 @@ class DeliveryAttemptAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: igno
 
 
 @admin.register(DatasetState)
-class DatasetStateAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class DatasetStateAdmin(DatasetLabelMixin, ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Which datasets are throttled or paused, and what to do about it."""
 
     list_display = [
@@ -816,8 +834,9 @@ class DatasetStateAdmin(ImmutableAdminMixin, admin.ModelAdmin):  # type: ignore[
 
     @admin.display(description=_("label"))
     def label(self, obj: DatasetState) -> str:
-        config = conf.configured_datasets().get(obj.dataset_id)
-        return config.label if config and config.label else "-"
+        stored = getattr(obj, "dataset_label", None)
+        config = conf.settings_datasets().get(obj.dataset_id)
+        return stored or (config.label if config else "") or "-"
 
     @admin.display(description=_("state"))
     def state(self, obj: DatasetState) -> SafeString:
@@ -879,3 +898,7 @@ def _change_link(site: admin.AdminSite, model_name: str, pk: Any, label: str) ->
     except NoReverseMatch:
         return label
     return format_html('<a href="{}">{}</a>', url, label)
+
+
+# The Dataset admin lives with the rest of the dataset code.
+from django_capi.datasets import admin as datasets_admin  # noqa: E402, F401

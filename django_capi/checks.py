@@ -44,7 +44,51 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     messages.extend(_datasets(needs_token=transport is None or transport.requires_token))
     messages.extend(_api())
     messages.extend(_privacy_defaults())
+    messages.extend(_platform())
     return messages
+
+
+def _platform() -> list[CheckMessage]:
+    """The encryption keys of admin-managed datasets and the router."""
+    from django_capi.datasets.encryption import encryption_keys
+    from django_capi.datasets.routing import get_router
+
+    messages: list[CheckMessage] = []
+    try:
+        encryption_keys()
+    except ImproperlyConfigured as exc:
+        messages.append(
+            Error(
+                str(exc),
+                hint='Generate one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"',
+                id="django_capi.E012",
+            )
+        )
+    try:
+        get_router()
+    except ImproperlyConfigured as exc:
+        messages.append(Error(str(exc), id="django_capi.E013"))
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_encryption_keys(
+    app_configs: Iterable[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``check --deploy``: tokens of admin-managed datasets should have keys of their own."""
+    if conf.get_setting("ENCRYPTION_KEYS"):
+        return []
+    return [
+        Warning(
+            "CAPI['ENCRYPTION_KEYS'] is not set: access tokens stored in the admin are "
+            "encrypted with a key derived from SECRET_KEY, so rotating SECRET_KEY without "
+            "keeping the old one in SECRET_KEY_FALLBACKS makes them unreadable.",
+            hint="Set CAPI['ENCRYPTION_KEYS'] to a list of Fernet keys kept apart from "
+            "SECRET_KEY (the README explains rotation with capi_rotate_tokens).",
+            id="django_capi.W006",
+        )
+    ]
 
 
 def _unknown_keys() -> list[CheckMessage]:
@@ -109,7 +153,7 @@ def _datasets(*, needs_token: bool = True) -> list[CheckMessage]:
                 id="django_capi.W002",
             )
         )
-    for dataset in conf.configured_datasets().values():
+    for dataset in conf.settings_datasets().values():
         if not conf.PIXEL_ID_RE.match(dataset.dataset_id):
             messages.append(
                 Error(

@@ -7,6 +7,7 @@ with its name instead of being silently ignored.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,16 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_TOKEN": None,
     # Further datasets, for sites that send to several pixels:
     # {"<dataset id>": {"ACCESS_TOKEN": ..., "TEST_EVENT_CODE": ..., "PARTNER_AGENT": ...,
-    #                   "DEFAULT_COUNTRY": ..., "LABEL": ...}}
+    #                   "DEFAULT_COUNTRY": ..., "LABEL": ..., "ENABLED": True}}
+    # Datasets can also be managed in the admin (the Dataset model); a row there wins.
     "DATASETS": {},
+    # Fernet keys that encrypt the access tokens of admin-managed datasets: the first
+    # encrypts, all decrypt (key rotation). None: keys derived from SECRET_KEY(_FALLBACKS).
+    "ENCRYPTION_KEYS": None,
+    # A callable (or its import string) choosing the dataset(s) of an event that names
+    # none: router(event_name=..., source=..., request=...) -> iterable of dataset ids.
+    # None: the default PIXEL_ID.
+    "ROUTER": None,
     "API_VERSION": "v26.0",
     "API_BASE_URL": "https://graph.facebook.com",
     "TEST_EVENT_CODE": None,
@@ -118,7 +127,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 DATASET_KEYS = frozenset(
-    {"ACCESS_TOKEN", "TEST_EVENT_CODE", "PARTNER_AGENT", "DEFAULT_COUNTRY", "LABEL"}
+    {"ACCESS_TOKEN", "TEST_EVENT_CODE", "PARTNER_AGENT", "DEFAULT_COUNTRY", "LABEL", "ENABLED"}
 )
 
 PIXEL_ID_RE = re.compile(r"^[0-9]{1,32}$")
@@ -151,6 +160,13 @@ def unknown_setting_keys() -> list[str]:
     return sorted(key for key in _user_settings() if key not in DEFAULTS)
 
 
+class DatasetOrigin(enum.StrEnum):
+    """Where a dataset's configuration comes from."""
+
+    SETTINGS = "settings"
+    DATABASE = "database"
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     """What django_capi needs to send to one dataset (pixel).
@@ -165,6 +181,12 @@ class DatasetConfig:
     partner_agent: str | None = None
     default_country: str | None = None
     label: str = ""
+    #: False: events are recorded and kept pending, nothing is sent.
+    enabled: bool = True
+    disabled_reason: str = ""
+    origin: DatasetOrigin = DatasetOrigin.SETTINGS
+    #: Why a stored token could not be read (it is then None), for staff.
+    token_error: str = ""
 
     @property
     def has_token(self) -> bool:
@@ -177,12 +199,13 @@ def default_dataset_id() -> str | None:
     return str(pixel_id) if pixel_id not in (None, "") else None
 
 
-def configured_datasets() -> dict[str, DatasetConfig]:
+def settings_datasets() -> dict[str, DatasetConfig]:
     """Every dataset the settings define: the default one and those under ``DATASETS``.
 
     Resolution order for one dataset's values: its own ``DATASETS`` entry, then the top-level
     keys (``ACCESS_TOKEN``, ``TEST_EVENT_CODE``, ...) for the default ``PIXEL_ID`` only, then,
     for values that are not secrets (partner agent, default country), the top-level keys.
+    Reads no database (system checks use it).
     """
     result: dict[str, DatasetConfig] = {}
     datasets = get_setting("DATASETS") or {}
@@ -204,20 +227,44 @@ def configured_datasets() -> dict[str, DatasetConfig]:
             partner_agent=own.get("PARTNER_AGENT") or get_setting("PARTNER_AGENT"),
             default_country=own.get("DEFAULT_COUNTRY") or get_setting("DEFAULT_COUNTRY"),
             label=str(own.get("LABEL") or ""),
+            enabled=bool(own.get("ENABLED", True)),
         )
+    return result
+
+
+def configured_datasets() -> dict[str, DatasetConfig]:
+    """Every dataset: those in the settings, then the admin-managed ``Dataset`` rows.
+
+    A ``Dataset`` row wins over a settings entry with the same id, so staff can take a
+    dataset over (or disable it) without a deploy.
+    """
+    from django_capi.models import Dataset
+
+    result = settings_datasets()
+    for row in Dataset.objects.all():
+        result[row.dataset_id] = row.as_config()
     return result
 
 
 def get_dataset(dataset_id: str | None = None) -> DatasetConfig | None:
     """The configuration of one dataset (the default one when ``dataset_id`` is None).
 
-    Returns None when the dataset is not configured at all.
+    The one resolution point: a ``Dataset`` row in the database, else the settings (its
+    ``DATASETS`` entry, then the top-level keys for the default ``PIXEL_ID``). Read fresh on
+    every call, so a token replaced in the admin is used by the next delivery. Returns None
+    when the dataset is not configured at all.
     """
+    from django_capi.models import Dataset
+
     if dataset_id is None:
         dataset_id = default_dataset_id()
         if dataset_id is None:
             return None
-    return configured_datasets().get(str(dataset_id))
+    dataset_id = str(dataset_id)
+    row = Dataset.objects.filter(dataset_id=dataset_id).first()
+    if row is not None:
+        return row.as_config()
+    return settings_datasets().get(dataset_id)
 
 
 def _as_int(value: str) -> int | None:

@@ -30,7 +30,13 @@ from django_capi.dashboard import queries
 from django_capi.dashboard.advice import lag_advice, pause_advice, throttle_advice
 from django_capi.delivery.engine import EXPIRY_MARGIN
 from django_capi.delivery.scheduling import queue_delivery
-from django_capi.models import ActionSource, DatasetState, DeliveryAttempt, Event, EventStatus
+from django_capi.models import (
+    ActionSource,
+    DatasetState,
+    DeliveryAttempt,
+    Event,
+    EventStatus,
+)
 from django_capi.validation import event_age_limit
 
 __all__ = [
@@ -412,6 +418,12 @@ class DatasetHealth:
     label: str = ""
     configured: bool = False
     has_token: bool = False
+    #: False when staff disabled it: its events are kept pending, nothing is sent.
+    enabled: bool = True
+    disabled_reason: str = ""
+    #: ``settings`` or ``database`` (managed in the admin); "" when not configured.
+    origin: str = ""
+    token_error: str = ""
     pending: queries.PendingRow | None = None
     paused_at: datetime | None = None
     pause_code: int | None = None
@@ -436,7 +448,9 @@ class DatasetHealth:
 
     @property
     def state(self) -> str:
-        """``paused``, ``lagging``, ``throttled`` or ``ok``."""
+        """``disabled``, ``paused``, ``lagging``, ``throttled`` or ``ok``."""
+        if not self.enabled:
+            return "disabled"
         if self.paused:
             return "paused"
         if self.lagging:
@@ -448,6 +462,14 @@ class DatasetHealth:
     @property
     def advice(self) -> str:
         """What to do; ``""`` when all is well."""
+        if not self.enabled:
+            return _(
+                "Disabled by staff (%(reason)s): enable it in Datasets to send its events."
+            ) % {"reason": self.disabled_reason or "-"}
+        if self.token_error:
+            return _("Its stored access token cannot be decrypted: %(error)s") % {
+                "error": self.token_error
+            }
         if self.paused:
             return pause_advice(self.pause_code, self.pause_subcode)
         if self.lagging:
@@ -456,8 +478,8 @@ class DatasetHealth:
             return throttle_advice()
         if not self.configured:
             return _(
-                "This dataset is not in the CAPI settings: its events cannot be sent. Add it "
-                "(with its access token) to CAPI DATASETS, or discard its events."
+                "This dataset is not configured: its events cannot be sent. Add it (with its "
+                "access token) in Datasets or to CAPI DATASETS, or discard its events."
             )
         if not self.has_token:
             return _("No access token is configured for this dataset.")
@@ -596,6 +618,10 @@ def status_summary(
             label=config.label if config else "",
             configured=config is not None,
             has_token=bool(config and config.has_token),
+            enabled=config.enabled if config else True,
+            disabled_reason=config.disabled_reason if config else "",
+            origin=str(config.origin) if config else "",
+            token_error=config.token_error if config else "",
             pending=row,
         )
         if state is not None:
@@ -612,7 +638,8 @@ def status_summary(
             if since:
                 health.waiting = now - min(since)
         health.lagging = bool(
-            not health.paused
+            health.enabled
+            and not health.paused
             and not health.throttled
             and health.waiting is not None
             and health.waiting > max_pending_age

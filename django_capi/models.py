@@ -6,15 +6,22 @@ normalized and hashed), so nothing raw about a customer is ever written to the d
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from typing import Any
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_capi import conf
 from django_capi.transports.base import Outcome
+
+logger = logging.getLogger("django_capi")
 
 
 class EventStatus(models.TextChoices):
@@ -184,6 +191,133 @@ class Event(models.Model):
     def validation_reason(self) -> str:
         """The validation errors as one sentence for staff."""
         return "; ".join(f"{e['field']}: {e['rule']}" for e in self.validation_errors)
+
+
+def validate_country_code(value: str) -> None:
+    """A two-letter ISO 3166-1 country code."""
+    import pycountry
+
+    if value and pycountry.countries.get(alpha_2=value.upper()) is None:
+        raise ValidationError(
+            _("%(value)s is not an ISO 3166-1 two-letter country code."),
+            params={"value": value},
+            code="country",
+        )
+
+
+class Dataset(models.Model):
+    """A dataset (pixel) managed by staff in the admin, with its access token encrypted.
+
+    For platforms where each organiser or seller connects their own pixel. A row here wins
+    over a ``CAPI["DATASETS"]`` entry with the same id (see :func:`django_capi.conf.get_dataset`).
+    The token is stored only as Fernet ciphertext (:mod:`django_capi.datasets.encryption`);
+    use :meth:`set_access_token` to change it.
+    """
+
+    dataset_id = models.CharField(
+        _("dataset (pixel) id"),
+        max_length=32,
+        unique=True,
+        validators=[
+            RegexValidator(conf.PIXEL_ID_RE, _("A dataset (pixel) id is a string of digits."))
+        ],
+        help_text=_("From Meta Events Manager: Data sources > your dataset > Settings."),
+    )
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    encrypted_access_token = models.TextField(
+        _("access token (encrypted)"), blank=True, editable=False
+    )
+    token_updated_at = models.DateTimeField(
+        _("token updated at"), null=True, blank=True, editable=False
+    )
+    test_event_code = models.CharField(
+        _("test event code"),
+        max_length=64,
+        blank=True,
+        help_text=_("Events Manager > Test events. While set, events show there and do not count."),
+    )
+    partner_agent = models.CharField(_("partner agent"), max_length=64, blank=True)
+    default_country = models.CharField(
+        _("default country"),
+        max_length=2,
+        blank=True,
+        validators=[validate_country_code],
+        help_text=_("Two-letter code used to read national phone numbers without a country."),
+    )
+    enabled = models.BooleanField(
+        _("enabled"),
+        default=True,
+        help_text=_(
+            "Disabled: events are still recorded and kept pending, but nothing is sent until "
+            "the dataset is enabled again (events older than 7 days then expire)."
+        ),
+    )
+    disabled_reason = models.CharField(_("why it is disabled"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
+        ordering = ["label", "dataset_id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.dataset_id})" if self.label else self.dataset_id
+
+    @property
+    def has_access_token(self) -> bool:
+        return bool(self.encrypted_access_token)
+
+    def set_access_token(self, token: str | None) -> None:
+        """Encrypt and keep ``token`` (empty or None removes it). Call ``save()`` after."""
+        from django_capi.datasets.encryption import encrypt_token
+
+        token = (token or "").strip()
+        self.encrypted_access_token = encrypt_token(token) if token else ""
+        self.token_updated_at = timezone.now() if token else None
+
+    def get_access_token(self) -> str | None:
+        """The decrypted token (TokenDecryptionError when no configured key opens it)."""
+        from django_capi.datasets.encryption import decrypt_token
+
+        if not self.encrypted_access_token:
+            return None
+        return decrypt_token(self.encrypted_access_token)
+
+    def as_config(self) -> conf.DatasetConfig:
+        """This row as the :class:`~django_capi.conf.DatasetConfig` delivery uses.
+
+        A token that cannot be decrypted becomes no token (delivery pauses the dataset with
+        "no access token") and is logged without the ciphertext.
+        """
+        from django_capi.datasets.encryption import TokenDecryptionError
+
+        try:
+            token = self.get_access_token()
+            token_error = ""
+        except TokenDecryptionError as exc:
+            token, token_error = None, str(exc)
+            logger.error("django_capi: dataset %s: %s", self.dataset_id, exc)
+        return conf.DatasetConfig(
+            dataset_id=self.dataset_id,
+            access_token=token,
+            test_event_code=self.test_event_code or None,
+            partner_agent=self.partner_agent or conf.get_setting("PARTNER_AGENT"),
+            default_country=(self.default_country or "").upper()
+            or conf.get_setting("DEFAULT_COUNTRY"),
+            label=self.label,
+            enabled=self.enabled,
+            disabled_reason=self.disabled_reason if not self.enabled else "",
+            origin=conf.DatasetOrigin.DATABASE,
+            token_error=token_error,
+        )
+
+
+def token_fingerprint(token: str | None) -> str:
+    """A short hash prefix identifying a token without revealing it (``""`` for none)."""
+    if not token:
+        return ""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class DatasetState(models.Model):

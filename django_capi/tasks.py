@@ -8,14 +8,20 @@
   with due events, so nothing depends on the immediate path having worked.
 - ``django_capi.purge_old_events()``: periodic retention (e.g. daily in the beat schedule):
   deletes finished events older than ``RETENTION_DAYS`` with their attempt logs, in batches.
+- ``django_capi.send_test_event(dataset_id)``: one test event with the dataset's test event
+  code (queued by the admin's "Send a test event"); Meta's answer goes to the attempt log.
 """
 
 from __future__ import annotations
+
+import logging
 
 from celery import shared_task
 
 from django_capi import conf, housekeeping
 from django_capi.delivery import engine
+
+logger = logging.getLogger("django_capi")
 
 
 @shared_task(name="django_capi.deliver_dataset", ignore_result=True)
@@ -56,3 +62,17 @@ def purge_old_events() -> dict[str, int]:
     """Delete sent, failed, expired and discarded events older than ``RETENTION_DAYS``."""
     result = housekeeping.purge_events()
     return {"events": result.events, "attempts": result.attempts, "batches": result.batches}
+
+
+@shared_task(name="django_capi.send_test_event", ignore_result=True)
+def send_test_event(dataset_id: str) -> dict[str, str | int | None]:
+    """Send one test event to a dataset; the outcome is appended to the attempt log."""
+    from django_capi.datasets.sample_event import TestEventError
+    from django_capi.datasets.sample_event import send_test_event as send
+
+    try:
+        _dataset, payload, result = send(dataset_id)
+    except TestEventError as exc:
+        logger.error("django_capi: test event for dataset %s not sent: %s", dataset_id, exc)
+        return {"outcome": "not sent", "reason": str(exc)}
+    return {"outcome": result.outcome.value, "event_id": payload["event_id"]}

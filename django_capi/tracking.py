@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from django_capi import conf, request_capture
+from django_capi.datasets import routing
 from django_capi.delivery.scheduling import schedule_after_commit
 from django_capi.models import Event, EventStatus
 from django_capi.normalization.custom_data import normalize_custom_data
@@ -37,7 +38,7 @@ def track(
     event_source_url: str | None = None,
     referrer_url: str | None = None,
     request: HttpRequest | None = None,
-    pixel_id: str | int | None = None,
+    pixel_id: str | int | Sequence[str | int] | None = None,
     source: models.Model | None = None,
     app_data: Mapping[str, Any] | None = None,
     opt_out: bool | None = None,
@@ -63,22 +64,72 @@ def track(
     and an unsaved event is returned (``pk`` None, status ``discarded``, empty payload).
     ``data_processing_options*`` default to the ``CAPI`` settings of the same names;
     ``custom_data`` keys listed in ``CAPI["STRIP_CUSTOM_DATA_KEYS"]`` are removed.
+
+    Without ``pixel_id``, ``CAPI["ROUTER"]`` (else ``CAPI["PIXEL_ID"]``) chooses the
+    dataset(s); ``pixel_id`` may also be a list. Every dataset gets its own row with the
+    same ``event_id``: this returns the first, :func:`track_all` returns them all.
+    """
+    return track_all(
+        event_name,
+        user_data=user_data,
+        custom_data=custom_data,
+        event_id=event_id,
+        event_time=event_time,
+        action_source=action_source,
+        event_source_url=event_source_url,
+        referrer_url=referrer_url,
+        request=request,
+        pixel_id=pixel_id,
+        source=source,
+        app_data=app_data,
+        opt_out=opt_out,
+        data_processing_options=data_processing_options,
+        data_processing_options_country=data_processing_options_country,
+        data_processing_options_state=data_processing_options_state,
+        messaging_channel=messaging_channel,
+        original_event_data=original_event_data,
+        attribution_data=attribution_data,
+        strict=strict,
+    )[0]
+
+
+def track_all(
+    event_name: str,
+    *,
+    user_data: Mapping[str, Any] | None = None,
+    custom_data: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+    event_time: datetime | int | float | None = None,
+    action_source: str = "website",
+    event_source_url: str | None = None,
+    referrer_url: str | None = None,
+    request: HttpRequest | None = None,
+    pixel_id: str | int | Sequence[str | int] | None = None,
+    source: models.Model | None = None,
+    app_data: Mapping[str, Any] | None = None,
+    opt_out: bool | None = None,
+    data_processing_options: Sequence[str] | None = _UNSET,
+    data_processing_options_country: int | None = _UNSET,
+    data_processing_options_state: int | None = _UNSET,
+    messaging_channel: str | None = None,
+    original_event_data: Mapping[str, Any] | None = None,
+    attribution_data: Mapping[str, Any] | None = None,
+    strict: bool | None = None,
+) -> list[Event]:
+    """:func:`track` for every dataset the event goes to; one :class:`Event` per dataset.
+
+    The rows share ``event_id``, ``event_time`` and ``custom_data``; user data is normalized
+    with each dataset's default country. The list is never empty: with no dataset at all it
+    holds one failed event saying why.
     """
     if request is not None and not has_consent(request):
-        return _not_consented(event_name, event_id, pixel_id)
+        return [_not_consented(event_name, event_id, pixel_id)]
     if strict is None:
         strict = bool(conf.get_setting("STRICT"))
-    issues: list[ValidationIssue] = []
-
-    dataset_id, dataset_issue = _resolve_dataset_id(pixel_id)
-    if dataset_issue:
-        issues.append(dataset_issue)
-    dataset = conf.get_dataset(dataset_id) if dataset_id else None
-    default_country = dataset.default_country if dataset else conf.get_setting("DEFAULT_COUNTRY")
-
+    common: list[ValidationIssue] = []
     when, time_issue = _event_time(event_time)
     if time_issue:
-        issues.append(time_issue)
+        common.append(time_issue)
 
     raw_user_data: dict[str, Any] = {}
     if request is not None:
@@ -88,17 +139,15 @@ def track(
         if referrer_url is None:
             referrer_url = request_capture.referrer_url(request)
     raw_user_data.update(user_data or {})
-    normalized_user = normalize_user_data(raw_user_data, default_country=default_country)
     if isinstance(custom_data, Mapping):
         custom_data = _without_stripped_keys(custom_data)
     normalized_custom, custom_warnings = normalize_custom_data(custom_data)
 
-    payload: dict[str, Any] = {
+    base: dict[str, Any] = {
         "event_name": event_name,
         "event_time": int(when.timestamp()),
         "event_id": str(event_id) if event_id not in (None, "") else _new_event_id(),
         "action_source": action_source,
-        "user_data": normalized_user.data,
     }
     optional: dict[str, Any] = {
         "event_source_url": event_source_url,
@@ -115,31 +164,78 @@ def track(
             data_processing_options, data_processing_options_country, data_processing_options_state
         )
     )
-    payload.update({key: value for key, value in optional.items() if value is not None})
+    optional = {key: value for key, value in optional.items() if value is not None}
 
-    issues.extend(_key_length_issues(payload))
-    issues.extend(validate_event(payload, max_clock_skew=int(conf.get_setting("MAX_CLOCK_SKEW"))))
-    if issues and strict:
-        raise EventValidationError(issues)
+    targets = _targets(event_name, pixel_id, source, request)
+    events: list[Event] = []
+    for dataset_id, dataset_issue in targets:
+        issues = [*common, *([dataset_issue] if dataset_issue else [])]
+        dataset = conf.get_dataset(dataset_id) if dataset_id and not dataset_issue else None
+        default_country = (
+            dataset.default_country if dataset else conf.get_setting("DEFAULT_COUNTRY")
+        )
+        normalized_user = normalize_user_data(raw_user_data, default_country=default_country)
+        payload = {**base, "user_data": normalized_user.data, **optional}
+        issues.extend(_key_length_issues(payload))
+        issues.extend(
+            validate_event(payload, max_clock_skew=int(conf.get_setting("MAX_CLOCK_SKEW")))
+        )
+        if issues and strict:
+            raise EventValidationError(issues)
+        warnings = [w.as_dict() for w in normalized_user.warnings] + [
+            w.as_dict() for w in custom_warnings
+        ]
+        events.append(_store(dataset_id or "", payload, when, warnings, issues, source))
+    return events
 
-    warnings = [w.as_dict() for w in normalized_user.warnings] + [
-        w.as_dict() for w in custom_warnings
-    ]
+
+def _targets(
+    event_name: str, pixel_id: Any, source: models.Model | None, request: HttpRequest | None
+) -> list[tuple[str | None, ValidationIssue | None]]:
+    """The datasets to record for, each checked: ``(dataset id, why it is unusable)``."""
+    try:
+        ids = routing.route(event_name, source=source, request=request, pixel_id=pixel_id)
+    except routing.RoutingError as exc:
+        logger.error("django_capi: %s event: %s", event_name, exc)
+        return [(None, ValidationIssue("pixel_id", str(exc)))]
+    if not ids:
+        if routing.get_router() is not None:
+            return [(None, ValidationIssue("pixel_id", "CAPI['ROUTER'] chose no dataset"))]
+        return [
+            (
+                None,
+                ValidationIssue(
+                    "pixel_id", "no pixel_id was given and CAPI['PIXEL_ID'] is not set"
+                ),
+            )
+        ]
+    return [_checked_dataset_id(one) for one in ids]
+
+
+def _store(
+    dataset_id: str,
+    payload: dict[str, Any],
+    when: datetime,
+    warnings: list[dict[str, Any]],
+    issues: list[ValidationIssue],
+    source: models.Model | None,
+) -> Event:
+    """Insert one dataset's event (or return the one already stored) and queue delivery."""
+    event_name, event_id = payload["event_name"], payload["event_id"]
     for warning in warnings:
         logger.warning(
             "django_capi: %s event %s: dropped %s (%s)",
             event_name,
-            payload["event_id"],
+            event_id,
             warning["field"],
             warning["rule"],
         )
-
     event = Event(
-        dataset_id=dataset_id or "",
+        dataset_id=dataset_id[:32],
         event_name=str(event_name)[:100],
-        event_id=payload["event_id"][:128],
+        event_id=event_id[:128],
         event_time=when,
-        action_source=str(action_source)[:32],
+        action_source=str(payload["action_source"])[:32],
         payload=payload,
         warnings=warnings,
     )
@@ -150,7 +246,7 @@ def track(
         logger.warning(
             "django_capi: %s event %s is invalid and will not be sent: %s",
             event_name,
-            payload["event_id"],
+            event_id,
             event.last_error_message,
         )
     if source is not None and source.pk is not None:
@@ -171,9 +267,11 @@ def _without_stripped_keys(custom_data: Mapping[str, Any]) -> Mapping[str, Any]:
         return custom_data
 
 
-def _not_consented(event_name: str, event_id: str | None, pixel_id: str | int | None) -> Event:
+def _not_consented(event_name: str, event_id: str | None, pixel_id: Any) -> Event:
     """The unsaved event track() returns for a visitor without consent; nothing is stored."""
     logger.debug("django_capi: %s not recorded: the visitor does not consent", event_name)
+    if isinstance(pixel_id, list | tuple):
+        pixel_id = pixel_id[0] if pixel_id else None
     return Event(
         dataset_id=str(pixel_id or conf.default_dataset_id() or "")[:32],
         event_name=str(event_name)[:100],
@@ -224,15 +322,7 @@ def _new_event_id() -> str:
     return str(uuid.uuid4())
 
 
-def _resolve_dataset_id(pixel_id: str | int | None) -> tuple[str | None, ValidationIssue | None]:
-    if pixel_id in (None, ""):
-        default = conf.default_dataset_id()
-        if default is None:
-            return None, ValidationIssue(
-                "pixel_id", "no pixel_id was given and CAPI['PIXEL_ID'] is not set"
-            )
-        pixel_id = default
-    dataset_id = str(pixel_id).strip()
+def _checked_dataset_id(dataset_id: str) -> tuple[str | None, ValidationIssue | None]:
     if not conf.PIXEL_ID_RE.match(dataset_id):
         return dataset_id[:32], ValidationIssue(
             "pixel_id", "a dataset (pixel) id is a string of digits"

@@ -130,6 +130,7 @@ def test_bad_clock_skew():
     assert ids(capi_messages(**GOOD, MAX_CLOCK_SKEW=-5)) == ["django_capi.E010"]
 
 
+@pytest.mark.django_db
 def test_datasets_resolution_and_the_token_never_in_repr():
     capi = {
         **GOOD,

@@ -19,7 +19,6 @@ that lost its lease (it was too slow and another worker took over) changes nothi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -36,7 +35,15 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from django_capi import conf, signals
-from django_capi.models import ActionSource, DatasetState, DeliveryAttempt, Event, EventStatus
+from django_capi.models import (
+    ActionSource,
+    Dataset,
+    DatasetState,
+    DeliveryAttempt,
+    Event,
+    EventStatus,
+    token_fingerprint,
+)
 from django_capi.transports.base import (
     BaseTransport,
     Outcome,
@@ -68,12 +75,20 @@ class DeliveryReport:
     throttled: bool = False
     paused: bool = False
     resumed: bool = False
+    disabled: bool = False
     lease_lost: int = 0
 
     @property
     def stopped(self) -> bool:
         """True when the dataset cannot take more requests now."""
-        return self.throttled or self.paused
+        return self.throttled or self.paused or self.disabled
+
+    @property
+    def state(self) -> str:
+        """``disabled``, ``paused``, ``throttled`` or ``ok``."""
+        if self.disabled:
+            return "disabled"
+        return "throttled" if self.throttled else "paused" if self.paused else "ok"
 
 
 @dataclass
@@ -102,13 +117,6 @@ def _db() -> str:
 
 def _events() -> Any:
     return Event.objects.using(_db())
-
-
-def token_fingerprint(token: str | None) -> str:
-    """A short one-way fingerprint of a token, to notice that it was replaced."""
-    if not token:
-        return ""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 # --- claiming -------------------------------------------------------------------------------
@@ -489,6 +497,10 @@ class _Run:
 
     def may_send(self) -> bool:
         """Check throttling and pauses before the first request."""
+        if not self.config.enabled:
+            logger.info("django_capi: dataset %s is disabled; nothing sent", self.dataset_id)
+            self.report.disabled = True
+            return False
         state = DatasetState.objects.using(_db()).filter(dataset_id=self.dataset_id).first()
         if state is None:
             return True
@@ -547,15 +559,28 @@ def deliver_dataset(
 
 
 def due_datasets(now: datetime | None = None) -> list[str]:
-    """Datasets that have events due now."""
+    """Datasets that have events due now (disabled datasets left out)."""
     now = now or timezone.now()
-    return sorted(
+    due = set(
         _events()
         .filter(status=EventStatus.PENDING, next_attempt_at__lte=now)
         .order_by()
         .values_list("dataset_id", flat=True)
         .distinct()
     )
+    return sorted(due - disabled_datasets())
+
+
+def disabled_datasets() -> set[str]:
+    """Ids of the datasets staff disabled (in the admin, or ``ENABLED: False`` in settings)."""
+    disabled = {d.dataset_id for d in conf.settings_datasets().values() if not d.enabled}
+    rows = Dataset.objects.using(_db()).values_list("dataset_id", "enabled")
+    for dataset_id, enabled in rows:
+        if enabled:
+            disabled.discard(dataset_id)
+        else:
+            disabled.add(dataset_id)
+    return disabled
 
 
 def has_backlog(dataset_id: str, batches: int = 1) -> bool:
@@ -656,9 +681,16 @@ def _error_fields(result: SendResult | None, message: str) -> dict[str, Any]:
 
 
 def _record_attempt(dataset_id: str, result: SendResult, batch: _Batch) -> DeliveryAttempt:
+    attempt = record_attempt(dataset_id, result)
+    _link_events(attempt, batch, _db())
+    return attempt
+
+
+def record_attempt(dataset_id: str, result: SendResult) -> DeliveryAttempt:
+    """Append the attempt record of one request (what Meta answered, never what was sent)."""
     error = result.error
     db = _db()
-    attempt = DeliveryAttempt.objects.using(db).create(
+    return DeliveryAttempt.objects.using(db).create(
         dataset_id=dataset_id,
         started_at=timezone.now() - timedelta(milliseconds=result.duration_ms),
         duration_ms=result.duration_ms,
@@ -676,8 +708,6 @@ def _record_attempt(dataset_id: str, result: SendResult, batch: _Batch) -> Deliv
         fbtrace_id=((error.fbtrace_id if error else "") or result.fbtrace_id)[:64],
         messages=result.messages,
     )
-    _link_events(attempt, batch, db)
-    return attempt
 
 
 def _link_events(attempt: DeliveryAttempt, batch: _Batch, db: str) -> None:

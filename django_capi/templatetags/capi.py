@@ -1,14 +1,17 @@
 """``{% load capi %}``: Meta Pixel code whose events deduplicate with the server's.
 
-- ``{% capi_pixel [pixel_id=None] [user_data=None] %}``: the pixel base code for the
-  configured dataset(s) (``init`` each, then ``PageView``), the ``<noscript>`` image, Limited
-  Data Use from the ``DATA_PROCESSING_OPTIONS*`` settings, and, with
-  ``CAPI["PIXEL_ADVANCED_MATCHING"]``, hashed customer data from ``user_data`` (a mapping, or
-  an order: its adapter's ``user_data``).
+- ``{% capi_pixel [pixel_id=None] [user_data=None] [source=None] %}``: the pixel base code
+  (``init`` each dataset, then ``PageView``), the ``<noscript>`` image, Limited Data Use from
+  the ``DATA_PROCESSING_OPTIONS*`` settings, and, with ``CAPI["PIXEL_ADVANCED_MATCHING"]``,
+  hashed customer data from ``user_data`` (a mapping, or an order: its adapter's
+  ``user_data``). The datasets: ``pixel_id`` (one or a list), else, with ``CAPI["ROUTER"]``,
+  those it chooses for ``source`` (e.g. the order on the page), else every settings dataset.
 - ``{% capi_event_id order "Purchase" [as var] %}``: the event id the server event has.
 - ``{% capi_track order "Purchase" [custom_data=None] [script=True] %}``: a ``<script>`` with
   ``fbq('track', 'Purchase', {...custom data...}, {eventID: ...})``, the same custom data and
-  id as the server event (``script=False``: only the call, for inside your own script).
+  id as the server event (``script=False``: only the call, for inside your own script). When
+  the page may carry several pixels (several settings datasets, or a router), it is one
+  ``fbq('trackSingle', '<dataset>', ...)`` per dataset the server event goes to.
 
 ``order`` may also be a string key (then pass ``custom_data``). Scripts get
 ``nonce="{{ request.csp_nonce }}"`` when the request has one (django-csp). Everything put into
@@ -20,6 +23,7 @@ script. Without consent (``CAPI["CONSENT"]``) the pixel tags render nothing. The
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -30,6 +34,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from django_capi import conf
+from django_capi.datasets import routing
 from django_capi.normalization.custom_data import normalize_custom_data
 from django_capi.normalization.user_data import HASHED_KEYS, normalize_user_data
 from django_capi.shop.consent import has_consent, strip_custom_data
@@ -39,6 +44,7 @@ from django_capi.shop.orders import get_adapter, order_custom_data, order_event_
 __all__ = ["capi_event_id", "capi_pixel", "capi_track", "fbq_call", "js_value"]
 
 register = template.Library()
+logger = logging.getLogger("django_capi")
 
 FBEVENTS_URL: Final = "https://connect.facebook.net/en_US/fbevents.js"
 
@@ -80,12 +86,32 @@ def _nonce_attribute(request: HttpRequest | None) -> str:
     return format_html(' nonce="{}"', str(nonce)) if nonce else ""
 
 
-def _pixel_ids(pixel_id: Any) -> list[str]:
+def _pixel_ids(pixel_id: Any, source: Any, request: HttpRequest | None) -> list[str]:
+    """The pixels a page initialises: ``pixel_id`` (one or a list), else the router's choice
+    for ``source`` (an order), else every dataset in the settings."""
     if pixel_id not in (None, ""):
-        ids = [str(pixel_id).strip()]
+        ids = routing.route("PageView", pixel_id=pixel_id)
+    elif routing.get_router() is not None:
+        ids = _routed("PageView", source, request)
     else:
-        ids = list(conf.configured_datasets())
+        ids = list(conf.settings_datasets())
     return [one for one in ids if conf.PIXEL_ID_RE.match(one)]
+
+
+def _routed(event_name: str, order: Any, request: HttpRequest | None) -> list[str]:
+    """The datasets the server event of ``order`` goes to (as track() would route it)."""
+    source = None
+    if order is not None and not isinstance(order, str):
+        adapter = get_adapter(order)
+        explicit = adapter.track_options(order, event_name).get("pixel_id")
+        if explicit not in (None, ""):
+            return routing.route(event_name, pixel_id=explicit)
+        source = adapter.source(order)
+    try:
+        return routing.route(event_name, source=source, request=request)
+    except routing.RoutingError as exc:
+        logger.error("django_capi: no pixel code for %s: %s", event_name, exc)
+        return []
 
 
 def _advanced_matching(user_data: Any) -> dict[str, str]:
@@ -117,12 +143,14 @@ def _ldu_call() -> str | None:
 
 
 @register.simple_tag(takes_context=True)
-def capi_pixel(context: template.Context, pixel_id: Any = None, user_data: Any = None) -> str:
+def capi_pixel(
+    context: template.Context, pixel_id: Any = None, user_data: Any = None, source: Any = None
+) -> str:
     """The Meta Pixel base code with PageView (nothing without consent or a dataset)."""
     request = _request(context)
     if not has_consent(request):
         return ""
-    pixel_ids = _pixel_ids(pixel_id)
+    pixel_ids = _pixel_ids(pixel_id, source, request)
     if not pixel_ids:
         return ""
     calls = [call for call in [_ldu_call()] if call]
@@ -149,10 +177,18 @@ def capi_event_id(order: Any, event_name: str) -> str:
     return order_event_id(order, str(event_name))
 
 
-def track_call(order: Any, event_name: str, custom_data: Mapping[str, Any] | None = None) -> str:
-    """The ``fbq('track', ...)`` statement for ``order``'s event (no consent check)."""
+def track_call(
+    order: Any,
+    event_name: str,
+    custom_data: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> str:
+    """The ``fbq(...)`` statement(s) for ``order``'s event (no consent check).
+
+    ``fbq('track', ...)`` on a single-pixel site; otherwise one ``trackSingle`` per dataset
+    the server event goes to, each with the same event id.
+    """
     event_name = str(event_name)
-    pixel_id: Any = None
     if isinstance(order, str):
         event_id = event_id_from_key(order, event_name)
         data = strip_custom_data(normalize_custom_data(custom_data)[0])
@@ -163,14 +199,14 @@ def track_call(order: Any, event_name: str, custom_data: Mapping[str, Any] | Non
             data = order_custom_data(order, event_name, adapter=adapter)
         else:
             data = strip_custom_data(normalize_custom_data(custom_data)[0])
-        pixel_id = adapter.track_options(order, event_name).get("pixel_id")
     options = {"eventID": event_id}
     standard = event_name in STANDARD_EVENTS
-    if len(conf.configured_datasets()) > 1:
-        target = str(pixel_id or conf.default_dataset_id() or "")
-        method = "trackSingle" if standard else "trackSingleCustom"
-        return fbq_call(method, target, event_name, data, options)
-    return fbq_call("track" if standard else "trackCustom", event_name, data, options)
+    targets = _routed(event_name, order, request)
+    site_pixels = conf.settings_datasets()
+    if routing.get_router() is None and len(site_pixels) <= 1 and set(targets) <= set(site_pixels):
+        return fbq_call("track" if standard else "trackCustom", event_name, data, options)
+    method = "trackSingle" if standard else "trackSingleCustom"
+    return "\n".join(fbq_call(method, target, event_name, data, options) for target in targets)
 
 
 @register.simple_tag(takes_context=True)
@@ -185,7 +221,7 @@ def capi_track(
     request = _request(context)
     if not has_consent(request):
         return ""
-    call = track_call(order, event_name, custom_data)
+    call = track_call(order, event_name, custom_data, request)
     if not script:
         return SafeString(call)
     return render_to_string(

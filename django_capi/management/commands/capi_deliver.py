@@ -44,7 +44,7 @@ class Command(BaseCommand):
             self.stdout.write("No events are due.")
         for dataset_id in datasets:
             report = engine.deliver_dataset(dataset_id, max_batches=max_batches)
-            state = "throttled" if report.throttled else "paused" if report.paused else "ok"
+            state = report.state
             self.stdout.write(
                 f"dataset {dataset_id}: {report.sent} sent, {report.failed} failed, "
                 f"{report.retried} to retry, {report.expired} expired, "

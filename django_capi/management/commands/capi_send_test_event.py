@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 import django_capi
-from django_capi import conf
-from django_capi.normalization.user_data import normalize_user_data
+from django_capi.datasets.sample_event import TestEventError, send_test_event
 from django_capi.transports.base import SendResult, get_transport
-from django_capi.validation import validate_event
 
 
 class Command(BaseCommand):
     help = (
         "Send one test event to a dataset with its test event code, synchronously through the "
         "configured transport, and print Meta's reply (events_received, fbtrace_id, or the "
-        "error). Exits with status 1 when Meta does not accept it. The token is never printed."
+        "error), and append it to the delivery attempt log. Exits with status 1 when Meta does "
+        "not accept it. The token is never printed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,43 +38,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        dataset_id = options["dataset"] or conf.default_dataset_id()
-        if not dataset_id:
-            raise CommandError("No dataset: pass --dataset or set CAPI['PIXEL_ID'].")
-        dataset = conf.get_dataset(dataset_id)
-        if dataset is None:
-            raise CommandError(f"Dataset {dataset_id} is not configured in CAPI.")
-        code = options["test_event_code"] or dataset.test_event_code
-        if not code:
-            raise CommandError(
-                "No test event code: pass --test-event-code (Events Manager > your dataset > "
-                "Test events) or set TEST_EVENT_CODE. Without one the event would count as real."
-            )
-        dataset = dataclasses.replace(dataset, test_event_code=code)
-
-        user_agent = f"django-capi/{django_capi.__version__} (capi_send_test_event)"
-        user_data = normalize_user_data(
-            {"em": options["email"], "client_user_agent": user_agent},
-            default_country=dataset.default_country,
-        )
-        payload: dict[str, Any] = {
-            "event_name": options["event_name"],
-            "event_time": int(timezone.now().timestamp()),
-            "event_id": f"capi-test-{uuid.uuid4().hex}",
-            "action_source": "website",
-            "event_source_url": options["url"],
-            "user_data": user_data.data,
-        }
-        issues = validate_event(payload)
-        if issues:
-            raise CommandError("The test event is invalid: " + "; ".join(map(str, issues)))
-
         transport = get_transport()
+        self.stdout.write(f"Sending {options['event_name']} via {type(transport).__name__}...")
+        try:
+            dataset, payload, result = send_test_event(
+                options["dataset"],
+                test_event_code=options["test_event_code"],
+                event_name=options["event_name"],
+                email=options["email"],
+                url=options["url"],
+                user_agent=f"django-capi/{django_capi.__version__} (capi_send_test_event)",
+            )
+        except TestEventError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"Sending {payload['event_name']} (event_id {payload['event_id']}) to dataset "
-            f"{dataset.dataset_id} with test event code {code} via {type(transport).__name__}..."
+            f"Sent {payload['event_name']} (event_id {payload['event_id']}) to dataset "
+            f"{dataset.dataset_id} with test event code {dataset.test_event_code}."
         )
-        result = transport.send(dataset, [payload])
         self.report(result)
 
     def report(self, result: SendResult) -> None:
