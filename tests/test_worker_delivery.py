@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, transaction
 
 from django_capi import track
-from django_capi.models import DatasetState, Event, EventStatus
+from django_capi.models import Dataset, DatasetState, Event, EventStatus
 from tests.celery_app import app as celery_app
 from tests.conftest import OTHER_PIXEL, OTHER_TOKEN, PIXEL, TOKEN
 from tests.fake_graph_api import FakeGraphAPI, graph_error, http_error, slow, throttle
@@ -46,6 +46,8 @@ OVERRIDES: dict[str, Any] = {
     "MAX_ATTEMPTS": 6,
     "TASK_TIME_BUDGET": 5,
     "DATASETS": {OTHER_PIXEL: {"ACCESS_TOKEN": OTHER_TOKEN}},
+    # Tokens of admin-managed datasets: the workers decrypt what this process encrypted.
+    "ENCRYPTION_KEYS": ["__dI_359yJ6MrOR9FkAE8pdo1lolCLzTcC9cDEUy3aM="],
 }
 
 
@@ -315,3 +317,36 @@ def test_events_recorded_while_the_broker_is_down_are_delivered_when_it_is_back(
         broker.start()
     wait_for(lambda: all_sent(ids), tick=sweep, every=1, what="delivery after the broker is back")
     assert sorted(received()) == sorted(ids)
+
+
+def test_an_admin_managed_dataset_pauses_alone_and_a_token_pasted_in_the_admin_resumes_it(
+    worker, api, admin_client
+):
+    organiser = "555000111222333"
+    api.set_token(organiser, "EAAthe-token-meta-knows")
+    dataset = Dataset(dataset_id=organiser, label="Acme Concerts")
+    dataset.set_access_token("EAAa-revoked-token")
+    dataset.save()
+    paused = record(3, pixel=organiser, prefix="acme")
+    flowing = record(3, pixel=OTHER_PIXEL, prefix="o")
+    wait_for(lambda: all_sent(flowing), tick=sweep, what="the other dataset's events")
+    wait_for(
+        lambda: DatasetState.objects.filter(dataset_id=organiser, pause_code=190).exists(),
+        tick=sweep,
+        what="the organiser's dataset to pause",
+    )
+    assert Event.objects.filter(event_id__in=paused, status=EventStatus.PENDING).count() == 3
+
+    response = admin_client.post(
+        f"/admin/django_capi/dataset/{dataset.pk}/change/",
+        {
+            "dataset_id": organiser,
+            "label": "Acme Concerts",
+            "access_token": "EAAthe-token-meta-knows",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    wait_for(lambda: all_sent(paused), tick=sweep, what="delivery after the new token")
+    assert sorted(received(organiser)) == sorted(paused)
+    assert not DatasetState.objects.get(dataset_id=organiser).is_paused
