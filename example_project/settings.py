@@ -10,6 +10,9 @@ django-environ:
 - ``CAPI_API_BASE_URL``: another Graph API (a sandbox); ``CAPI_TEST_EVENT_CODE``.
 - ``CAPI_TRANSPORT``: ``console``, ``graph_api`` or ``locmem`` (default: ``graph_api`` when a
   token or base URL is given, else ``console``).
+- ``DEMO_CAPI``: ``off`` runs the same shop with django_capi switched off (no middleware, no
+  events recorded, the pixel tags render nothing; see ``capi_off.py``), a baseline for
+  ``python -m benchmarks.load``.
 """
 
 from pathlib import Path
@@ -129,3 +132,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "capi-deliver-due": {"task": "django_capi.deliver_due", "schedule": 60.0},
 }
+
+# The same shop without django_capi's work, for a baseline (see capi_off.py).
+if not env.bool("DEMO_CAPI", default=True):
+    MIDDLEWARE.remove("django_capi.middleware.CapiMiddleware")
+    INSTALLED_APPS.append("example_project.capi_off.CapiOffConfig")
+    TEMPLATES[0]["OPTIONS"]["libraries"] = {"capi": "example_project.capi_off"}
+    SILENCED_SYSTEM_CHECKS = ["templates.W003"]  # that "capi" library replaces django_capi's

@@ -12,7 +12,9 @@ Standalone (a benchmark target)::
 
     python -m tests.fake_graph_api --port 8765 [--token 123=secret] [--latency 0.1]
 
-prints its URL on the first line of stdout, then serves until interrupted.
+prints its URL on the first line of stdout, then serves until interrupted. ``--count-only``
+keeps counts only (``GET /__stats__``); ``--log-acceptance`` also keeps each accepted
+event's id and acceptance time (``GET /__accepted__``: ``[[event_id, unix_time], ...]``).
 
 The server answers ``POST /{version}/{dataset_id}/events`` like Meta does, as described in
 the contract (/work/shared/capi-contract.md): it checks the token (in the body or, recorded
@@ -390,6 +392,10 @@ class FakeGraphAPI:
         self.keep_events = True
         self.stats: dict[str, int] = {"requests": 0, "accepted": 0, "unique": 0}
         self._unique_ids: set[str] = set()
+        # With log_acceptance True, also (event_id, unix time) of every accepted event, in
+        # order, duplicates kept (served at GET /__accepted__): a load benchmark's delivery lag.
+        self.log_acceptance = False
+        self.acceptance_log: list[tuple[str, float]] = []
         self._received_by: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str | None, deque[Fault]] = {}
         self._lock = threading.Lock()
@@ -475,6 +481,7 @@ class FakeGraphAPI:
             self.requests.clear()
             self.stats = {"requests": 0, "accepted": 0, "unique": 0}
             self._unique_ids.clear()
+            self.acceptance_log.clear()
             self._faults.clear()
             self.poison_event_ids.clear()
             self.tokens = dict(self._initial_tokens or {})
@@ -493,7 +500,11 @@ class FakeGraphAPI:
         return None
 
     def _record(self, record: RequestRecord, accepted: Iterable[dict[str, Any]] = ()) -> None:
+        accepted = list(accepted)
         with self._lock:
+            if self.log_acceptance:
+                now = time.time()
+                self.acceptance_log.extend((str(event.get("event_id")), now) for event in accepted)
             if not self.keep_events:  # counting mode, for long benchmark runs
                 self.stats["requests"] += 1
                 for event in accepted:
@@ -757,6 +768,11 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.dumps(self.server.api.stats).encode()
             self._send(200, body, "application/json")
             return
+        if self.path == "/__accepted__":
+            with self.server.api._lock:
+                body = json.dumps(self.server.api.acceptance_log).encode()
+            self._send(200, body, "application/json")
+            return
         self._serve("GET")
 
     def do_DELETE(self) -> None:
@@ -905,6 +921,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep counts (GET /__stats__) instead of every event, for long benchmark runs",
     )
+    parser.add_argument(
+        "--log-acceptance",
+        action="store_true",
+        help="also keep [event_id, unix time] of each accepted event (GET /__accepted__)",
+    )
     args = parser.parse_args(argv)
     tokens: dict[str, str] | None = None
     for item in args.token:
@@ -916,6 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens, app_secret=args.app_secret, host=args.host, port=args.port, latency=args.latency
     )
     api.keep_events = not args.count_only
+    api.log_acceptance = args.log_acceptance
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with api:

@@ -1,0 +1,1 @@
+"""Reliability suites: faults, load, bad input, security (see RELIABILITY.md)."""
