@@ -64,6 +64,7 @@ CONTEXT_VERSION: Final = 1
 _CONTEXT_USER_KEYS: Final = ("client_ip_address", "client_user_agent", "fbp", "fbc")
 _EMAIL_LIKE: Final = re.compile(r"[^@\s/?#&=]+@[^@\s/?#&=]+\.[A-Za-z]{2,}")
 _NAME_PARTS: Final = re.compile(r"[^a-z0-9]+")
+_CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -161,8 +162,11 @@ def scrub_url(url: str | None) -> str | None:
     """
     if not url:
         return None
+    text = str(url).strip()
+    if _CONTROL_CHARS.search(text):  # a NUL or newline in a header: no browser sends one
+        return None
     try:
-        parts = urlsplit(str(url).strip())
+        parts = urlsplit(text)
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
@@ -207,6 +211,11 @@ class RequestCapture:
         self.request = request
         self.set_cookies = set_cookies
         self.new_cookies: dict[str, str] = {}
+        #: ``(id(order), event_name) -> (order, adapter, custom_data)``: the custom data an order's
+        #: event was recorded with in this request, reused by the page's pixel call (see
+        #: :func:`django_capi.shop.orders.order_custom_data_for_page`). Lives as long as the
+        #: request, so it can never serve another request, test or transaction.
+        self.recorded_custom_data: dict[tuple[int, str], tuple[Any, Any, dict[str, Any]]] = {}
 
     @cached_property
     def consent(self) -> bool:

@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -20,7 +21,12 @@ from django_capi.models import Event, EventStatus
 from django_capi.normalization.custom_data import normalize_custom_data
 from django_capi.normalization.user_data import normalize_user_data
 from django_capi.shop.consent import has_consent, strip_custom_data
-from django_capi.validation import EventValidationError, ValidationIssue, validate_event
+from django_capi.validation import (
+    EventValidationError,
+    ValidationIssue,
+    storable_payload,
+    validate_event,
+)
 
 logger = logging.getLogger("django_capi")
 
@@ -138,7 +144,10 @@ def track_all(
             event_source_url = request_capture.page_url(request)
         if referrer_url is None:
             referrer_url = request_capture.referrer_url(request)
-    raw_user_data.update(user_data or {})
+    if isinstance(user_data, Mapping):
+        raw_user_data.update(user_data)
+    elif user_data is not None:
+        common.append(ValidationIssue("user_data", "must be an object (a dict of customer data)"))
     if isinstance(custom_data, Mapping):
         custom_data = _without_stripped_keys(custom_data)
     normalized_custom, custom_warnings = normalize_custom_data(custom_data)
@@ -146,18 +155,18 @@ def track_all(
     base: dict[str, Any] = {
         "event_name": event_name,
         "event_time": int(when.timestamp()),
-        "event_id": str(event_id) if event_id not in (None, "") else _new_event_id(),
+        "event_id": _given_event_id(event_id, common),
         "action_source": action_source,
     }
     optional: dict[str, Any] = {
         "event_source_url": event_source_url,
         "referrer_url": referrer_url,
         "custom_data": normalized_custom or None,
-        "app_data": dict(app_data) if app_data is not None else None,
+        "app_data": _object(app_data),
         "opt_out": opt_out,
         "messaging_channel": messaging_channel,
-        "original_event_data": dict(original_event_data) if original_event_data else None,
-        "attribution_data": dict(attribution_data) if attribution_data else None,
+        "original_event_data": _object(original_event_data) or None,
+        "attribution_data": _object(attribution_data) or None,
     }
     optional.update(
         _limited_data_use(
@@ -170,16 +179,21 @@ def track_all(
     events: list[Event] = []
     for dataset_id, dataset_issue in targets:
         issues = [*common, *([dataset_issue] if dataset_issue else [])]
-        dataset = conf.get_dataset(dataset_id) if dataset_id and not dataset_issue else None
-        default_country = (
-            dataset.default_country if dataset else conf.get_setting("DEFAULT_COUNTRY")
+        normalized_user = normalize_user_data(
+            raw_user_data,
+            default_country=partial(_default_country, None if dataset_issue else dataset_id),
         )
-        normalized_user = normalize_user_data(raw_user_data, default_country=default_country)
         payload = {**base, "user_data": normalized_user.data, **optional}
         issues.extend(_key_length_issues(payload))
         issues.extend(
             validate_event(payload, max_clock_skew=int(conf.get_setting("MAX_CLOCK_SKEW")))
         )
+        # What JSON or the database cannot hold (NUL, lone surrogates, NaN, bytes, Decimal...)
+        # is dropped, so that the event can be stored, failed, with the reason.
+        payload, unstorable = storable_payload(payload)
+        named = {issue.field for issue in issues}
+        issues.extend(issue for issue in unstorable if issue.field not in named)
+        payload.setdefault("event_id", _new_event_id())
         if issues and strict:
             raise EventValidationError(issues)
         warnings = [w.as_dict() for w in normalized_user.warnings] + [
@@ -187,6 +201,18 @@ def track_all(
         ]
         events.append(_store(dataset_id or "", payload, when, warnings, issues, source))
     return events
+
+
+def _default_country(dataset_id: str | None) -> str | None:
+    """The dataset's default country (its ``Dataset`` row, else the settings).
+
+    Called by the normalizer only when the event's user data names no usable country, so
+    most events never read the dataset's configuration.
+    """
+    dataset = conf.get_dataset(dataset_id) if dataset_id else None
+    if dataset is not None:
+        return dataset.default_country
+    return conf.get_setting("DEFAULT_COUNTRY")  # type: ignore[no-any-return]
 
 
 def _targets(
@@ -221,7 +247,7 @@ def _store(
     source: models.Model | None,
 ) -> Event:
     """Insert one dataset's event (or return the one already stored) and queue delivery."""
-    event_name, event_id = payload["event_name"], payload["event_id"]
+    event_name, event_id = _column_text(payload.get("event_name", ""), 100), payload["event_id"]
     for warning in warnings:
         logger.warning(
             "django_capi: %s event %s: dropped %s (%s)",
@@ -232,10 +258,10 @@ def _store(
         )
     event = Event(
         dataset_id=dataset_id[:32],
-        event_name=str(event_name)[:100],
+        event_name=event_name,
         event_id=event_id[:128],
         event_time=when,
-        action_source=str(payload["action_source"])[:32],
+        action_source=_column_text(payload.get("action_source", ""), 32),
         payload=payload,
         warnings=warnings,
     )
@@ -269,13 +295,14 @@ def _without_stripped_keys(custom_data: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _not_consented(event_name: str, event_id: str | None, pixel_id: Any) -> Event:
     """The unsaved event track() returns for a visitor without consent; nothing is stored."""
+    event_name = _column_text(event_name, 100)
     logger.debug("django_capi: %s not recorded: the visitor does not consent", event_name)
     if isinstance(pixel_id, list | tuple):
         pixel_id = pixel_id[0] if pixel_id else None
     return Event(
-        dataset_id=str(pixel_id or conf.default_dataset_id() or "")[:32],
-        event_name=str(event_name)[:100],
-        event_id=str(event_id or "")[:128],
+        dataset_id=_column_text(pixel_id or conf.default_dataset_id() or "", 32),
+        event_name=event_name,
+        event_id=_column_text(event_id or "", 128),
         event_time=timezone.now(),
         payload={},
         status=EventStatus.DISCARDED,
@@ -322,9 +349,35 @@ def _new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+def _given_event_id(event_id: Any, issues: list[ValidationIssue]) -> str:
+    """The caller's event id as text (a new one when none was given); never raises."""
+    if event_id is None or event_id == "":
+        return _new_event_id()
+    try:
+        return str(event_id)
+    except Exception:  # an object whose __str__ raises
+        issues.append(ValidationIssue("event_id", "could not be read as text"))
+        return _new_event_id()
+
+
+def _object(value: Any) -> Any:
+    """A copy of a mapping argument; anything else as given (validation reports it)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _column_text(value: Any, limit: int) -> str:
+    """``str(value)`` fit for a text column: at most ``limit`` characters, without NUL or
+    lone surrogates (which the database refuses); "" when it cannot be read. Never raises."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:
+        return ""
+    return "".join(ch for ch in text[:limit] if ch != "\x00" and not "\ud800" <= ch <= "\udfff")
+
+
 def _checked_dataset_id(dataset_id: str) -> tuple[str | None, ValidationIssue | None]:
     if not conf.PIXEL_ID_RE.match(dataset_id):
-        return dataset_id[:32], ValidationIssue(
+        return _column_text(dataset_id, 32), ValidationIssue(
             "pixel_id", "a dataset (pixel) id is a string of digits"
         )
     return dataset_id, None
@@ -357,7 +410,9 @@ def _limited_data_use(options: Any, country: Any, state: Any) -> dict[str, Any]:
     if state is _UNSET:
         state = conf.get_setting("DATA_PROCESSING_OPTIONS_STATE")
     return {
-        "data_processing_options": list(options) if options is not None else None,
+        "data_processing_options": (
+            list(options) if isinstance(options, list | tuple | set | frozenset) else options
+        ),
         "data_processing_options_country": country,
         "data_processing_options_state": state,
     }

@@ -30,6 +30,7 @@ __all__ = [
     "ensure_valid",
     "event_age_limit",
     "is_too_old",
+    "storable_payload",
     "validate_event",
 ]
 
@@ -196,8 +197,71 @@ def validate_event(
     opt_out = payload.get("opt_out")
     if opt_out is not None and not isinstance(opt_out, bool):
         add(ValidationIssue("opt_out", "must be true or false"))
+    for key in ("app_data", "original_event_data", "attribution_data"):
+        value = payload.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            add(ValidationIssue(key, "must be an object (a dict of fields)"))
     _check_limited_data_use(payload, add)
     return issues
+
+
+def storable_payload(payload: Mapping[str, Any]) -> tuple[dict[str, Any], list[ValidationIssue]]:
+    """``payload`` without the fields that cannot be stored and sent as JSON, and why.
+
+    A field is dropped (with an issue naming it) when it holds, at any depth, something JSON
+    or the database cannot take: a non-JSON type (bytes, ``Decimal``, dates, objects), NaN
+    or infinity, an integer too large to print, text with NUL characters (PostgreSQL refuses
+    them) or lone surrogates (not UTF-8), a non-text key, or nesting deeper than 64 levels
+    (cycles included). An event with such an issue is invalid; the rest of it is kept.
+    """
+    kept: dict[str, Any] = {}
+    issues: list[ValidationIssue] = []
+    for key, value in payload.items():
+        problem = _unstorable(value, depth=0)
+        if problem is None:
+            kept[key] = value
+        else:
+            issues.append(ValidationIssue(str(key), f"cannot be stored or sent as JSON: {problem}"))
+    return kept, issues
+
+
+_MAX_JSON_DEPTH: Final = 64
+_MAX_INT_BITS: Final = 1000
+
+
+def _unstorable(value: Any, *, depth: int) -> str | None:
+    """Why ``value`` cannot be stored as JSON, or None when it can."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text with a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text that is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, int):
+        return None if value.bit_length() <= _MAX_INT_BITS else "a number too large to send"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "NaN or infinity, which JSON has no number for"
+    if depth >= _MAX_JSON_DEPTH:
+        return "nested too deeply"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return "a key that is not text"
+            problem = _unstorable(key, depth=depth + 1) or _unstorable(item, depth=depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _unstorable(item, depth=depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"a {type(value).__name__} value"
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -92,7 +92,10 @@ def route(
 def _unique(ids: Iterable[Any]) -> list[str]:
     result: list[str] = []
     for one in ids:
-        text = str(one).strip() if one is not None else ""
+        try:
+            text = str(one).strip() if one is not None else ""
+        except Exception:  # an object whose __str__ raises, an int too long to print
+            raise RoutingError("a dataset (pixel) id is a string of digits") from None
         if text and text not in result:
             result.append(text)
     return result

@@ -138,12 +138,13 @@ def _normalize_field(key: str, raw: Any, field: str, ctx: _Context) -> JSONValue
 
 
 def _is_valid_text(text: str) -> bool:
-    """False for strings with lone surrogates, which cannot be encoded as UTF-8."""
+    """False for strings with lone surrogates, which cannot be encoded as UTF-8, or with NUL
+    characters, which PostgreSQL cannot store (text and jsonb refuse U+0000)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return "\x00" not in text
 
 
 def _text(raw: str, field: str, ctx: _Context) -> str | _Drop:

@@ -156,6 +156,8 @@ def _text(value: object, *, allow_int: bool = False) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("not valid Unicode text") from None
+    if "\x00" in value:  # PostgreSQL cannot store it, and no real value contains one
+        raise ValueError("contains a NUL character")
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise ValueError("is empty")
@@ -757,8 +759,11 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+DefaultCountry = str | None | Callable[[], str | None]
+
+
 def _context_country(
-    values: list[Any], default_country: str | None, warnings: list[NormalizationWarning]
+    values: list[Any], default_country: DefaultCountry, warnings: list[NormalizationWarning]
 ) -> str | None:
     """The country used to read national phone numbers, US states and US ZIP codes."""
     for value in values:
@@ -768,6 +773,8 @@ def _context_country(
             return normalize_country(value)
         except ValueError:
             continue
+    if callable(default_country):  # looked up only now that it is needed
+        default_country = default_country()
     if default_country is None or _is_blank(default_country):
         return None
     try:
@@ -782,7 +789,7 @@ def _context_country(
 
 
 def normalize_user_data(
-    user_data: Mapping[str, Any] | None, *, default_country: str | None = None
+    user_data: Mapping[str, Any] | None, *, default_country: DefaultCountry = None
 ) -> NormalizedUserData:
     """Normalize, hash and check ``user_data``; never raises for bad values.
 
@@ -791,7 +798,9 @@ def normalize_user_data(
     gives a deduplicated list, one value a string. ``None`` and blank strings are skipped
     silently; values that cannot be used are dropped with a warning. ``default_country``
     (ISO code or name) reads national phone numbers, US states and ZIP codes when
-    ``user_data`` has no usable ``country``.
+    ``user_data`` has no usable ``country``; it may also be a callable returning one, called
+    only in that case (so a dataset's setting is not looked up when the event names its
+    country).
     """
     warnings: list[NormalizationWarning] = []
 

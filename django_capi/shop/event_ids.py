@@ -41,7 +41,8 @@ def event_id_key() -> bytes:
 
 def event_id_from_key(key: str, event_name: str) -> str:
     """The event id for an order/checkout key (any stable string) and an event name."""
-    message = f"{event_name}\x1f{key}".encode()
+    # surrogatepass: a key with a lone surrogate (broken text from somewhere) still has an id.
+    message = f"{event_name}\x1f{key}".encode("utf-8", "surrogatepass")
     return hmac.new(event_id_key(), message, hashlib.sha256).hexdigest()[:32]
 
 

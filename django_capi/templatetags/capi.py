@@ -39,7 +39,7 @@ from django_capi.normalization.custom_data import normalize_custom_data
 from django_capi.normalization.user_data import HASHED_KEYS, normalize_user_data
 from django_capi.shop.consent import has_consent, strip_custom_data
 from django_capi.shop.event_ids import event_id_from_key
-from django_capi.shop.orders import get_adapter, order_custom_data, order_event_id
+from django_capi.shop.orders import get_adapter, order_custom_data_for_page, order_event_id
 
 __all__ = ["capi_event_id", "capi_pixel", "capi_track", "fbq_call", "js_value"]
 
@@ -68,6 +68,8 @@ _SCRIPT_ESCAPES: Final = {
 def js_value(value: Any) -> str:
     """``value`` as a JavaScript literal that is safe inside an HTML ``<script>`` element."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # Lone surrogates (broken text) become \uXXXX escapes: raw, the page could not be encoded.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.translate(_SCRIPT_ESCAPES)
 
 
@@ -186,7 +188,8 @@ def track_call(
     """The ``fbq(...)`` statement(s) for ``order``'s event (no consent check).
 
     ``fbq('track', ...)`` on a single-pixel site; otherwise one ``trackSingle`` per dataset
-    the server event goes to, each with the same event id.
+    the server event goes to, each with the same event id. On the page of the request that
+    recorded the order's event, its custom data is reused, not built again.
     """
     event_name = str(event_name)
     if isinstance(order, str):
@@ -196,7 +199,7 @@ def track_call(
         adapter = get_adapter(order)
         event_id = order_event_id(order, event_name, adapter=adapter)
         if custom_data is None:
-            data = order_custom_data(order, event_name, adapter=adapter)
+            data = order_custom_data_for_page(order, event_name, request, adapter=adapter)
         else:
             data = strip_custom_data(normalize_custom_data(custom_data)[0])
     options = {"eventID": event_id}
