@@ -1,6 +1,6 @@
 """Orders placed through the demo shop's real views while Celery workers deliver.
 
-    python -m benchmarks.load [--orders N] [--clients C] [--seconds S]
+    python -m benchmarks.load [--orders N] [--clients C] [--seconds S] [--rate R]
 
 What runs, all on this machine, twice (with django_capi, then ``DEMO_CAPI=off``):
 
@@ -16,9 +16,16 @@ What runs, all on this machine, twice (with django_capi, then ``DEMO_CAPI=off``)
 - ``--clients`` client processes, each placing orders back to back for ``--seconds`` (or
   until ``--orders`` are placed) over HTTP, the way a browser walks the shop: product list,
   consent, add to cart, cart, checkout, details, payment page, pay, thank-you page (10
-  requests with the CSRF tokens the pages carry; every order is a new visitor).
+  requests with the CSRF tokens the pages carry; every order is a new visitor). That is a
+  closed loop: the shop runs saturated, so a cost per order shows up as queueing. With
+  ``--rate R`` the load is an open loop instead: orders start at a fixed rate (R per second
+  in all, spread evenly over the client processes, each order in a thread of its own
+  whether or not the previous one is done), so below saturation the latency ratio shows
+  the cost per request rather than the queue it causes.
 
-It reports orders placed, order latency (the whole order's 10 requests, one after the
+Before measuring, ``--warmup-orders`` orders (default 3 per web server process) warm the
+shop up: what each process loads on first use is not a cost per order. It reports orders
+placed, order latency (the whole order's 10 requests, one after the
 other; each client's first order is a warm-up, not counted) median and p99 with and without
 django_capi, the same for the two requests that record events (GET /checkout/ records
 InitiateCheckout, POST /pay/ records Purchase), the web server's CPU time per order, and
@@ -248,6 +255,8 @@ class Order:
     purchase_event_id: str | None = None
     error: str = ""
     warmup: bool = False
+    #: Open loop: how late the order started after its scheduled time (client lag).
+    late: float = 0.0
 
 
 def _csrf(html: str) -> str:
@@ -340,6 +349,76 @@ def client_loop(
         orders.append(order)
         number += 1
     return orders
+
+
+def warm_up(base: str, orders: int, threads: int) -> int:
+    """Place ``orders`` orders, ``threads`` at a time, before anything is measured.
+
+    Each web server process pays once for what it loads on first use (imports, templates,
+    the broker connection); without this, a short run would count that as per-order cost.
+    Returns how many orders were paid.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if orders <= 0:
+        return 0
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        placed = list(pool.map(lambda n: place_order(base, -1 - n), range(orders)))
+    failed = [o.error for o in placed if o.error]
+    if failed:
+        raise RuntimeError(f"warm-up orders failed: {failed[:3]}")
+    return len(placed)
+
+
+def open_loop_client(
+    base: str,
+    client: int,
+    start_at: float,
+    stop_at: float,
+    budget: Any,
+    warmup: int,
+    rate: float,
+    clients: int,
+) -> list[Order]:
+    """One client process of the open loop: its share of ``rate`` orders per second.
+
+    Order ``k`` of client ``c`` starts at ``start_at + (c + k * clients) / rate``, in a thread
+    of its own, whether or not the earlier ones are done: the shop's slowness does not slow
+    the arrivals down.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    interval = clients / rate
+    first = start_at + client / rate
+    futures = []
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        number = 0
+        while True:
+            due = first + number * interval
+            if due >= stop_at:
+                break
+            if budget is not None:
+                with budget.get_lock():
+                    if budget.value <= 0:
+                        break
+                    budget.value -= 1
+            time.sleep(max(0.0, due - time.time()))
+            futures.append(
+                (number, time.time() - due, pool.submit(_timed_order, base, client, number))
+            )
+            number += 1
+        orders = []
+        for number, late, future in futures:
+            order = future.result()
+            order.warmup = number < warmup
+            order.late = late
+            orders.append(order)
+    return orders
+
+
+def _timed_order(base: str, client: int, number: int) -> Order:
+    order_number = client * 1_000_000 + number
+    return place_order(base, order_number, random.Random(order_number))  # noqa: S311
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -462,6 +541,8 @@ class Run:
     created: int
     stored: int
     delivered: dict[str, Any] | None = None
+    #: Orders placed before the measurement (paid in the shop, not counted here).
+    warm: int = 0
 
     @property
     def measured(self) -> list[Order]:
@@ -477,7 +558,11 @@ class Run:
 
 def run_once(args: argparse.Namespace, *, capi: bool, db_url: str, broker: str) -> Run:
     label = "with django_capi" if capi else "without django_capi (DEMO_CAPI=off)"
-    print(f"\n--- {label}: {args.clients} clients, {args.seconds:g} s, {args.server}", flush=True)
+    loop = f"open loop, {args.rate:g} orders/s" if args.rate else "closed loop"
+    print(
+        f"\n--- {label}: {loop}, {args.clients} clients, {args.seconds:g} s, {args.server}",
+        flush=True,
+    )
     recreate_database(db_url)
     fake, api_url = start_fake_api()
     env = shop_env(db_url, broker, api_url, capi=capi)
@@ -488,6 +573,7 @@ def run_once(args: argparse.Namespace, *, capi: bool, db_url: str, broker: str) 
             web_workers=args.web_workers,
             worker_processes=args.worker_processes,
         ) as shop:
+            warm = warm_up(shop.base, args.warmup_orders, args.web_workers)
             context = get_context("spawn")
             budget = context.Value("i", args.orders) if args.orders else None
             start_at = time.time() + 3.0  # let the client processes start
@@ -499,7 +585,16 @@ def run_once(args: argparse.Namespace, *, capi: bool, db_url: str, broker: str) 
                 initargs=(budget,),
             ) as pool:
                 futures = [
-                    pool.submit(_client, shop.base, client, start_at, stop_at, args.warmup)
+                    pool.submit(
+                        _client,
+                        shop.base,
+                        client,
+                        start_at,
+                        stop_at,
+                        args.warmup,
+                        args.rate,
+                        args.clients,
+                    )
                     for client in range(args.clients)
                 ]
                 time.sleep(max(0.0, start_at - time.time()))
@@ -528,7 +623,7 @@ def run_once(args: argparse.Namespace, *, capi: bool, db_url: str, broker: str) 
     finally:
         fake.terminate()
         fake.wait(timeout=30)
-    run = Run(capi, orders, seconds, web_cpu, worker_cpu, paid, created, stored, delivered)
+    run = Run(capi, orders, seconds, web_cpu, worker_cpu, paid, created, stored, delivered, warm)
     report(run)
     return run
 
@@ -541,7 +636,17 @@ def _share_budget(budget: Any) -> None:
     _budget = budget
 
 
-def _client(base: str, client: int, start_at: float, stop_at: float, warmup: int) -> list[Order]:
+def _client(
+    base: str,
+    client: int,
+    start_at: float,
+    stop_at: float,
+    warmup: int,
+    rate: float = 0.0,
+    clients: int = 1,
+) -> list[Order]:
+    if rate:
+        return open_loop_client(base, client, start_at, stop_at, _budget, warmup, rate, clients)
     return client_loop(base, client, start_at, stop_at, _budget, warmup)
 
 
@@ -555,6 +660,9 @@ def report(run: Run) -> None:
     print(f"orders placed:        {len(run.completed)} ({len(measured)} measured, "
           f"{len(errors)} failed); shop: {run.paid} paid of {run.created}")  # fmt: skip
     print(f"orders/s:             {len(run.completed) / run.seconds:.1f}")
+    late = [o.late for o in run.orders if o.late]
+    if late:
+        print(f"started late (client): p50 {ms(p50(late))} ms, max {ms(max(late))} ms")
     print(f"order latency:        p50 {ms(p50(measured))} ms, p99 {ms(p99(measured))} ms")
     for step in TRACKED_STEPS:
         values = run.step(step)
@@ -591,8 +699,11 @@ def problems(on: Run, off: Run) -> list[str]:
         failed = sum(1 for o in run.orders if o.error)
         if failed:
             found.append(f"{failed} orders failed {label} django_capi")
-        if run.paid != len(run.completed):
-            found.append(f"{label}: {run.paid} orders paid, {len(run.completed)} completed")
+        if run.paid != len(run.completed) + run.warm:
+            found.append(
+                f"{label}: {run.paid} orders paid, {len(run.completed)} completed "
+                f"(+{run.warm} warm-up)"
+            )
     if off.stored:
         found.append(f"{off.stored} events stored with DEMO_CAPI=off")
     d = on.delivered or {}
@@ -619,6 +730,10 @@ def record(args: argparse.Namespace, on: Run, off: Run, trouble: list[str]) -> N
     )
     machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
     load = f"{args.server} x{args.web_workers if args.server == 'gunicorn' else 1}, {args.clients} clients, {args.seconds:g} s"
+    if args.rate:
+        load += f", open loop {args.rate:g} orders/s"
+    if args.warmup_orders:
+        load += f", warm-up {args.warmup_orders}"
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d} | {machine} | {load} "
         f"| {len(on.completed):,} / {len(off.completed):,} "
@@ -654,6 +769,10 @@ requests one after the other), each client's first order excluded; "checkout" is
 GET /checkout/ request that records InitiateCheckout, "pay" the POST /pay/ that records
 Purchase (p50, ms). Lag: fake API acceptance minus the event row's `created_at`. Events:
 accepted once / stored / accepted in all (more means duplicates), in how many requests.
+Rows whose load says "open loop R orders/s" (`--rate R`) start orders at that fixed rate
+instead of back to back, below saturation, so their latency ratio shows the cost per
+request rather than the queue it causes; those rows (and later ones) also place a few
+warm-up orders per web process before measuring (`--warmup-orders`).
 
 | date | machine | load | orders | orders/s | order p50 ms (ratio) | order p99 ms (ratio) | tracked requests p50 ms | web CPU ms/order | lag p50 / p99 / max ms | events unique / stored / accepted | problems |
 |---|---|---|---|---|---|---|---|---|---|---|---|
@@ -666,12 +785,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--seconds", type=float, default=60, help="length of each half")
     parser.add_argument("--warmup", type=int, default=1, help="first orders per client not timed")
+    parser.add_argument(
+        "--warmup-orders",
+        type=int,
+        default=None,
+        help="orders placed before measuring, to warm the web server up (default 3 per web "
+        "worker process)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open loop: start R orders per second in all (0: closed loop, back to back)",
+    )
     parser.add_argument("--server", default=default_server(), choices=["gunicorn", "runserver"])
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--worker-processes", type=int, default=2, help="Celery pool size")
     parser.add_argument("--drain-timeout", type=float, default=180, help="seconds to wait")
     parser.add_argument("--no-record", action="store_true", help="do not append to LOAD.md")
     args = parser.parse_args()
+    if args.warmup_orders is None:
+        args.warmup_orders = 3 * (args.web_workers if args.server == "gunicorn" else 1)
 
     sys.path.insert(0, str(ROOT))
     from tests.workers import RedisServer  # the tests' private broker
