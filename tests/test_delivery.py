@@ -20,6 +20,7 @@ from django_capi import signals, track
 from django_capi.delivery import engine
 from django_capi.delivery.scheduling import queue_delivery
 from django_capi.models import DatasetState, DeliveryAttempt, Event, EventStatus
+from django_capi.transports.graph_api import GraphAPITransport
 from tests.conftest import OTHER_PIXEL, PIXEL, TOKEN, set_capi
 from tests.fake_graph_api import (
     closed_port,
@@ -304,6 +305,34 @@ def test_a_replaced_token_resumes_a_paused_dataset_at_once(capi, fake_api, setti
     assert len(caught["resumed"]) == 1
     # The fingerprint kept while paused is not the token.
     assert "EAA" not in repr(list(DatasetState.objects.values()))
+
+
+def test_a_pause_recorded_by_another_worker_during_a_successful_run_is_lifted(
+    capi, fake_api, caught
+):
+    """Two workers at once: one gets 190 and pauses the dataset while the other's request,
+    with the same token, succeeds. The dataset must not stay paused until the next probe."""
+    record(2)
+
+    class ConcurrentPause(GraphAPITransport):
+        def send(self, dataset, events):
+            result = super().send(dataset, events)
+            # What the other worker records while this request is in flight.
+            DatasetState.objects.update_or_create(
+                dataset_id=PIXEL,
+                defaults={
+                    "paused_at": timezone.now() - timedelta(milliseconds=5),
+                    "pause_code": 190,
+                    "next_probe_at": timezone.now() + timedelta(minutes=15),
+                },
+            )
+            return result
+
+    report = engine.deliver_dataset(PIXEL, transport=ConcurrentPause())
+    assert report.sent == 2
+    assert report.resumed
+    assert not DatasetState.objects.get(dataset_id=PIXEL).is_paused
+    assert len(caught["resumed"]) == 1
 
 
 def test_a_dataset_without_a_token_is_paused_not_lost(capi, settings):

@@ -552,9 +552,13 @@ def deliver_dataset(
         run.split_budget = MAX_SPLIT_REQUESTS
         run.send(batch)
     if run.last_success is not None:
-        DatasetState.objects.using(_db()).update_or_create(
+        state, _ = DatasetState.objects.using(_db()).update_or_create(
             dataset_id=run.dataset_id, defaults={"last_success_at": run.last_success}
         )
+        # Another worker may have paused the dataset while this run's requests succeeded:
+        # the token works, so lift that pause now rather than at the next probe.
+        if state.paused_at is not None and state.paused_at < run.last_success:
+            run._resume(state, "a request succeeded after the pause")
     return run.report
 
 
