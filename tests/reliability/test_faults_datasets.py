@@ -170,7 +170,18 @@ def test_a_revoked_token_pauses_one_dataset_until_it_is_replaced(
     # Paused means paused: no more than one request per task that was already running.
     assert 1 <= len(refusals) <= concurrency
 
-    # The operator puts the new token into the settings and restarts the workers.
+    # The operator puts the new token into the settings and restarts the workers. Accepted is
+    # not yet recorded: stopping a worker between the two would re-send its batch later.
+    flowing = [i for i in placed + during if not i.startswith(f"{prefix}{B[0]}")]
+    wait_for(
+        lambda: (
+            Event.objects.filter(event_id__in=flowing, status=EventStatus.SENT).count()
+            == len(flowing)
+        ),
+        tick=scenario.sweep,
+        timeout=60,
+        what="the delivered rounds to be recorded as sent",
+    )
     rel_workers.stop(worker)
     datasets = {**overrides["DATASETS"], B: {"ACCESS_TOKEN": new_token}}
     fixed = rel_workers.start(scenario.overrides(PAUSE_PROBE_INTERVAL=3600, DATASETS=datasets))
