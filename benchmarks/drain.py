@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -63,15 +62,17 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def start_fake_api() -> tuple[subprocess.Popen[str], str]:
+def start_fake_api(token: str = TOKEN, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """The fake Graph API in its own process, counting only; returns it and its URL."""
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "tests.fake_graph_api",
             "--count-only",
+            *options,
             "--token",
-            f"{PIXEL}={TOKEN}",
+            f"{PIXEL}={token}",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -317,17 +318,14 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from tests.workers import RedisServer  # the tests' private broker
+    from tests.workers import RedisServer, free_port  # the tests' private broker
 
     db_url = os.environ.setdefault(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/capi_bench"
     )
     recreate_database(db_url)
     fake, url = start_fake_api()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    broker = RedisServer(f"redis://127.0.0.1:{port}/0").start()
+    broker = RedisServer(f"redis://127.0.0.1:{free_port()}/0").start()
     os.environ["CELERY_BROKER_URL"] = broker.url
     os.environ["CAPI_BENCH_OVERRIDES"] = json.dumps({"API_BASE_URL": url})
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
@@ -379,12 +377,17 @@ def main() -> None:
         f"{mib(rss[0])} → {mib(rss[4])} → {mib(rss[9])} | {stats['unique']:,} / "
         f"{stats['accepted']:,} |\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    add_row(RESULTS, HEADER, row)
+
+
+def add_row(results: Path, header: str, row: str) -> None:
+    """Insert ``row`` under the last row of the table in ``results`` (above any notes)."""
+    text = results.read_text() if results.exists() else header
     lines = text.splitlines(keepends=True)
     last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
-    lines.insert(last_row + 1, row)  # under the table's last row, above any notes
-    RESULTS.write_text("".join(lines))
-    print(f"added a row to {RESULTS.relative_to(ROOT)}")
+    lines.insert(last_row + 1, row)
+    results.write_text("".join(lines))
+    print(f"added a row to {results.relative_to(ROOT)}")
 
 
 HEADER = """# Delivery benchmark results

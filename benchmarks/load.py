@@ -45,7 +45,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+
+from tests.workers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD = ROOT / "benchmarks" / "LOAD.md"
@@ -88,12 +89,6 @@ def default_server() -> str:
     if chosen:
         return chosen
     return "gunicorn" if importlib.util.find_spec("gunicorn") else "runserver"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Process:
@@ -471,22 +466,10 @@ def recreate_database(url: str) -> None:
 
 
 def start_fake_api() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fake_graph_api",
-            "--count-only",
-            "--log-acceptance",
-            "--token",
-            f"{PIXEL}={TOKEN}",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
+    """The fake Graph API, also logging when it accepted each event (for the lag)."""
+    from benchmarks.drain import start_fake_api as start
+
+    return start(TOKEN, "--log-acceptance")
 
 
 def delivery(db_url: str, api_url: str, announced: set[str], timeout: float) -> dict[str, Any]:
@@ -747,12 +730,9 @@ def record(args: argparse.Namespace, on: Run, off: Run, trouble: list[str]) -> N
         f"in {d.get('requests', 0):,} requests "
         f"| {'; '.join(trouble) or 'none'} |\n"
     )
-    text = LOAD.read_text() if LOAD.exists() else HEADER
-    lines = text.splitlines(keepends=True)
-    last_row = max(i for i, line in enumerate(lines) if line.startswith("|"))
-    lines.insert(last_row + 1, row)  # under the table's last row, above any notes
-    LOAD.write_text("".join(lines))
-    print(f"added a row to {LOAD.relative_to(ROOT)}")
+    from benchmarks.drain import add_row
+
+    add_row(LOAD, HEADER, row)
 
 
 HEADER = """# Load benchmark results

@@ -51,6 +51,13 @@ def wait_for(
         time.sleep(every)
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class RedisServer:
     """A throw-away redis-server on the broker port from the environment."""
 

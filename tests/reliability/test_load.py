@@ -24,8 +24,7 @@ from django.db import connection
 from benchmarks.load import PIXEL, TOKEN, default_server, place_order, running_shop, shop_env
 from django_capi.models import Event, EventStatus
 from tests.fake_graph_api import FakeGraphAPI
-from tests.shop.processes import free_port
-from tests.workers import RedisServer, wait_for, worker_database_url
+from tests.workers import RedisServer, free_port, wait_for, worker_database_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

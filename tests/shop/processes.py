@@ -25,12 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 120.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(condition: Callable[[], Any], *, what: str, timeout: float = WAIT) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
     return workers.wait_for(condition, what=what, timeout=timeout)

@@ -31,7 +31,6 @@ from tests.shop.conftest import OrderEvents
 from tests.shop.processes import (
     browser_missing,
     chromium,
-    free_port,
     http_ok,
     manage_py,
     pixel_event,
@@ -43,6 +42,7 @@ from tests.shop.processes import (
     wait_for,
 )
 from tests.testapp.models import Order
+from tests.workers import free_port
 
 pytestmark = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import requests
 
-from tests.shop.processes import free_port, http_ok, manage_py, running, wait_for
+from tests.shop.processes import http_ok, manage_py, running, wait_for
+from tests.workers import free_port
 
 
 def _csrf(html: str) -> str:
