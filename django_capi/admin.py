@@ -85,6 +85,31 @@ def status_badge(status: str, label: Any = None) -> SafeString:
     return badge(label or status, STATUS_COLORS.get(status, "#616161"))
 
 
+def delivery_state_badge(
+    paused: bool, throttled_until: datetime | None, ok_label: Any = None
+) -> SafeString:
+    """The badge of a dataset's delivery state: paused, throttled now, or fine."""
+    if paused:
+        return badge(_("paused"), STATUS_COLORS["failed"])
+    if throttled_until and throttled_until > timezone.now():
+        return badge(_("throttled"), STATUS_COLORS["expired"])
+    return badge(ok_label or _("ok"), STATUS_COLORS["sent"])
+
+
+def delivery_advice(
+    paused: bool,
+    pause_code: int | None,
+    pause_subcode: int | None,
+    throttled_until: datetime | None,
+) -> str:
+    """What staff should do about a paused or throttled dataset; "" when nothing."""
+    if paused:
+        return pause_advice(pause_code, pause_subcode)
+    if throttled_until and throttled_until > timezone.now():
+        return throttle_advice()
+    return ""
+
+
 def _dataset_label(dataset_id: str, stored_label: str | None = None) -> str:
     """``"label (id)"``: the label of the dataset's admin row, else of its settings entry."""
     label = stored_label
@@ -840,19 +865,14 @@ class DatasetStateAdmin(DatasetLabelMixin, ImmutableAdminMixin, admin.ModelAdmin
 
     @admin.display(description=_("state"))
     def state(self, obj: DatasetState) -> SafeString:
-        if obj.is_paused:
-            return badge(_("paused"), STATUS_COLORS["failed"])
-        if obj.throttled_until and obj.throttled_until > timezone.now():
-            return badge(_("throttled"), STATUS_COLORS["expired"])
-        return badge(_("ok"), STATUS_COLORS["sent"])
+        return delivery_state_badge(obj.is_paused, obj.throttled_until)
 
     @admin.display(description=_("what to do"))
     def what_to_do(self, obj: DatasetState) -> str:
-        if obj.is_paused:
-            return pause_advice(obj.pause_code, obj.pause_subcode)
-        if obj.throttled_until and obj.throttled_until > timezone.now():
-            return throttle_advice()
-        return "-"
+        advice = delivery_advice(
+            obj.is_paused, obj.pause_code, obj.pause_subcode, obj.throttled_until
+        )
+        return advice or "-"
 
     @admin.action(description=_("Try paused datasets again now"), permissions=["change"])
     def probe_now(self, request: HttpRequest, queryset: QuerySet[DatasetState]) -> None:

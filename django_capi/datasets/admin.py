@@ -23,8 +23,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_capi.admin import badge
-from django_capi.dashboard.advice import pause_advice, throttle_advice
+from django_capi.admin import badge, delivery_advice, delivery_state_badge
 from django_capi.dashboard.formatting import STATUS_COLORS
 from django_capi.datasets.encryption import TokenDecryptionError
 from django_capi.delivery.scheduling import queue_delivery
@@ -186,26 +185,24 @@ class DatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def state(self, obj: Dataset) -> SafeString:
         if not obj.enabled:
             return badge(_("disabled"), STATUS_COLORS["discarded"])
-        if getattr(obj, "paused_at", None):
-            return badge(_("paused"), STATUS_COLORS["failed"])
-        throttled = getattr(obj, "throttled_until", None)
-        if throttled and throttled > timezone.now():
-            return badge(_("throttled"), STATUS_COLORS["expired"])
-        return badge(_("active"), STATUS_COLORS["sent"])
+        paused = bool(getattr(obj, "paused_at", None))
+        return delivery_state_badge(paused, getattr(obj, "throttled_until", None), _("active"))
 
     @admin.display(description=_("what to do"))
     def what_to_do(self, obj: Dataset) -> str:
         if not obj.enabled:
             return str(_("Disabled by staff: %(reason)s") % {"reason": obj.disabled_reason or "-"})
-        if getattr(obj, "paused_at", None):
-            reason = getattr(obj, "pause_reason", "") or ""
-            advice = pause_advice(
-                getattr(obj, "pause_code", None), getattr(obj, "pause_subcode", None)
-            )
-            return f"{reason} {advice}".strip()
-        throttled = getattr(obj, "throttled_until", None)
-        if throttled and throttled > timezone.now():
-            return throttle_advice()
+        paused = bool(getattr(obj, "paused_at", None))
+        advice = delivery_advice(
+            paused,
+            getattr(obj, "pause_code", None),
+            getattr(obj, "pause_subcode", None),
+            getattr(obj, "throttled_until", None),
+        )
+        if paused:
+            return f"{getattr(obj, 'pause_reason', '') or ''} {advice}".strip()
+        if advice:
+            return advice
         if not obj.has_access_token:
             return str(_("Paste the dataset's Conversions API access token above."))
         return "-"
