@@ -15,6 +15,18 @@ from tests.conftest import PIXEL
 
 _ids = itertools.count(1)
 HASH = "a" * 64
+#: Every match key the dashboard measures coverage of.
+ALL_KEYS = (
+    "em",
+    "ph",
+    "fn",
+    "ln",
+    "external_id",
+    "client_ip_address",
+    "client_user_agent",
+    "fbp",
+    "fbc",
+)
 
 
 def payload(

@@ -16,7 +16,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from django_capi.models import DatasetState, Event
-from tests.admin.factories import make_event
+from tests.admin.factories import ALL_KEYS, make_event
 from tests.browser import browser_missing, chromium_driver
 from tests.conftest import OTHER_PIXEL, PIXEL
 
@@ -44,19 +44,8 @@ def browser(tmp_path):
 def shop_week() -> None:
     """A few days of a shop: sent, failed, pending, one paused dataset."""
     now = timezone.now()
-    everything = (
-        "em",
-        "ph",
-        "fn",
-        "ln",
-        "external_id",
-        "client_ip_address",
-        "client_user_agent",
-        "fbp",
-        "fbc",
-    )
     for hours in (1, 1, 2, 3, 3, 3, 5, 8, 13, 21, 30, 50, 75, 100):
-        make_event("Purchase", status="sent", age=timedelta(hours=hours), keys=everything)
+        make_event("Purchase", status="sent", age=timedelta(hours=hours), keys=ALL_KEYS)
     for hours in (2, 4, 4, 9):
         make_event("ViewContent", status="sent", age=timedelta(hours=hours), keys=("fbp",))
     make_event(

@@ -15,23 +15,12 @@ from django_capi.dashboard import queries
 from django_capi.dashboard.advice import MATCH_KEYS, estimate_match_quality, quality_label
 from django_capi.dashboard.chart import Series, nice_ceiling, render_bar_chart
 from django_capi.models import DatasetState
-from tests.admin.factories import make_event
+from tests.admin.factories import ALL_KEYS, make_event
 from tests.conftest import OTHER_PIXEL, PIXEL
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_capi")]
 
 DASHBOARD = "admin:django_capi_event_dashboard"
-ALL_KEYS = (
-    "em",
-    "ph",
-    "fn",
-    "ln",
-    "external_id",
-    "client_ip_address",
-    "client_user_agent",
-    "fbp",
-    "fbc",
-)
 H = timedelta(hours=1)
 
 
